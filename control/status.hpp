@@ -1,0 +1,24 @@
+// The state document of CONTRACT.md ("status --json"), built from the
+// config and the counters; the same document feeds SIGUSR1's dump.
+#pragma once
+
+#include "config/config.hpp"
+#include "dataplane/counters.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace haplane::control {
+
+struct PortStatus {
+    std::string name;
+    std::string mac;
+    bool link_up = false;
+    dataplane::PortStats stats;
+};
+
+nlohmann::json status_document(const config::Config& config, const std::vector<PortStatus>& ports);
+
+} // namespace haplane::control

@@ -1,0 +1,130 @@
+#include "dataplane/classify.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace haplane::dataplane {
+
+using namespace haplane::wire;
+
+const char* to_string(Verdict v) {
+    switch (v) {
+    case Verdict::malformed: return "malformed";
+    case Verdict::not_mine: return "not_mine";
+    case Verdict::arp_reply: return "arp_reply";
+    case Verdict::nd_reply: return "nd_reply";
+    case Verdict::to_kernel: return "to_kernel";
+    case Verdict::to_vrrp: return "to_vrrp";
+    case Verdict::to_lb: return "to_lb";
+    case Verdict::count_: break;
+    }
+    return "?";
+}
+
+bool PortAddresses::owns_v4(uint32_t ip_net) const {
+    return std::find(v4.begin(), v4.end(), ip_net) != v4.end();
+}
+
+bool PortAddresses::owns_v6(const uint8_t* ip) const {
+    return std::any_of(v6.begin(), v6.end(),
+                       [ip](const auto& a) { return std::memcmp(a.data(), ip, 16) == 0; });
+}
+
+const wire::Mac* PortAddresses::answer_v4(uint32_t ip_net) const {
+    if (owns_v4(ip_net)) return &mac;
+    for (const auto& v : vip4)
+        if (v.ip == ip_net) return &v.mac;
+    return nullptr;
+}
+
+const wire::Mac* PortAddresses::answer_v6(const uint8_t* ip) const {
+    if (owns_v6(ip)) return &mac;
+    for (const auto& v : vip6)
+        if (std::memcmp(v.ip.data(), ip, 16) == 0) return &v.mac;
+    return nullptr;
+}
+
+std::array<uint8_t, 16> link_local_from_mac(const Mac& mac) {
+    return {0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+            static_cast<uint8_t>(mac[0] ^ 0x02), mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
+}
+
+namespace {
+
+constexpr uint32_t VRRP_GROUP_V4 = 0xe0000012;   // 224.0.0.18
+constexpr std::array<uint8_t, 16> VRRP_GROUP_V6 = {0xff, 0x02, 0, 0, 0, 0, 0, 0,
+                                                   0, 0, 0, 0, 0, 0, 0, 0x12};
+
+Verdict classify_arp(const uint8_t* frame, size_t len, const PortAddresses& port, Classified& c) {
+    ArpView arp;
+    if (!read_arp(frame + ETH_HLEN, len - ETH_HLEN, arp)) return Verdict::not_mine;
+    c.answer_mac = port.answer_v4(arp.target_ip);
+    if (!c.answer_mac) return Verdict::not_mine;
+    if (arp.op == 1) return Verdict::arp_reply;
+    // A reply to a request the kernel sent: it needs it to reach its peers.
+    if (arp.op == 2) return Verdict::to_kernel;
+    return Verdict::not_mine;
+}
+
+bool holds_vip4(const PortAddresses& port, uint32_t ip_net) {
+    for (const auto& v : port.vip4)
+        if (v.ip == ip_net) return true;
+    return false;
+}
+
+bool holds_vip6(const PortAddresses& port, const uint8_t* ip) {
+    for (const auto& v : port.vip6)
+        if (std::memcmp(v.ip.data(), ip, 16) == 0) return true;
+    return false;
+}
+
+Verdict classify_ipv4(const uint8_t* frame, const Parsed& p, const PortAddresses& port,
+                      const LbHook& lb) {
+    uint32_t dst_net;
+    std::memcpy(&dst_net, frame + p.l3_offset + 16, 4);
+    if (p.ip_proto == IPPROTO_VRRP_ && load_be32(frame + p.l3_offset + 16) == VRRP_GROUP_V4)
+        return Verdict::to_vrrp;
+    if (port.owns_v4(dst_net))
+        return p.ip_proto == IPPROTO_VRRP_ ? Verdict::to_vrrp : Verdict::to_kernel;
+    if (lb.claims && lb.claims(lb.ctx, frame, p)) return Verdict::to_lb;
+    // A VIP no virtual service claimed: the host's services answer on it.
+    if (holds_vip4(port, dst_net)) return Verdict::to_kernel;
+    return Verdict::not_mine;
+}
+
+Verdict classify_ipv6(const uint8_t* frame, const Parsed& p, const PortAddresses& port,
+                      const LbHook& lb, Classified& c) {
+    const uint8_t* dst = frame + p.l3_offset + 24;
+    if (p.ip_proto == IPPROTO_VRRP_ && std::memcmp(dst, VRRP_GROUP_V6.data(), 16) == 0)
+        return Verdict::to_vrrp;
+    if (p.ip_proto == IPPROTO_ICMPV6_ && p.l4_offset && frame[p.l4_offset] == ICMPV6_NS) {
+        uint8_t target[16];
+        if (!read_neighbor_solicit(frame, p, target)) return Verdict::not_mine;
+        c.answer_mac = port.answer_v6(target);
+        return c.answer_mac ? Verdict::nd_reply : Verdict::not_mine;
+    }
+    if (port.owns_v6(dst)) return p.ip_proto == IPPROTO_VRRP_ ? Verdict::to_vrrp : Verdict::to_kernel;
+    if (lb.claims && lb.claims(lb.ctx, frame, p)) return Verdict::to_lb;
+    if (holds_vip6(port, dst)) return Verdict::to_kernel;
+    return Verdict::not_mine;
+}
+
+} // namespace
+
+Classified classify(const uint8_t* frame, size_t len, const PortAddresses& port, const LbHook& lb) {
+    Classified c;
+    c.malformed = parse_frame(frame, len, c.parsed);
+    if (c.malformed != Malformed::none) {
+        c.verdict = Verdict::malformed;
+        return c;
+    }
+    switch (c.parsed.ethertype) {
+    case ETHERTYPE_ARP: c.verdict = classify_arp(frame, len, port, c); break;
+    case ETHERTYPE_IPV4: c.verdict = classify_ipv4(frame, c.parsed, port, lb); break;
+    case ETHERTYPE_IPV6: c.verdict = classify_ipv6(frame, c.parsed, port, lb, c); break;
+    default: c.verdict = Verdict::not_mine; break;
+    }
+    return c;
+}
+
+} // namespace haplane::dataplane

@@ -1,0 +1,84 @@
+#include "dataplane/eal_args.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace haplane::dataplane {
+
+namespace {
+
+std::optional<unsigned> to_unsigned(std::string_view s) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
+} // namespace
+
+std::optional<std::vector<unsigned>> parse_lcore_list(const std::string& text) {
+    std::vector<unsigned> out;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+        auto comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        auto dash = item.find('-');
+        auto first = to_unsigned(item.substr(0, dash));
+        auto last = dash == std::string_view::npos ? first : to_unsigned(item.substr(dash + 1));
+        if (!first || !last || *last < *first || *last >= 1024) return std::nullopt;
+        for (unsigned l = *first; l <= *last; ++l) {
+            for (unsigned seen : out)
+                if (seen == l) return std::nullopt;
+            out.push_back(l);
+        }
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+}
+
+std::string device_name(const config::Port& port) {
+    std::string name = port.device.substr(0, port.device.find(','));
+    if (port.is_pci() && std::count(name.begin(), name.end(), ':') == 1) name = "0000:" + name;
+    return name;
+}
+
+std::string vdev_arguments(const config::Port& port, unsigned workers) {
+    auto comma = port.device.find(',');
+    std::string args = comma == std::string::npos ? "" : port.device.substr(comma + 1);
+    // af_packet opens one socket per queue pair; haplane wants one per worker.
+    if (device_name(port).starts_with("net_af_packet") && workers > 1 &&
+        args.find("qpairs=") == std::string::npos)
+        args += (args.empty() ? "" : ",") + std::string("qpairs=") + std::to_string(workers);
+    return args;
+}
+
+std::vector<std::string> eal_arguments(const config::Config& config,
+                                       const std::vector<std::string>& extra,
+                                       bool detailed_logs) {
+    const auto& dpdk = config.global.dpdk;
+    std::vector<std::string> args{"haplane", "-l", dpdk.lcores, "-m", std::to_string(dpdk.memory_mb)};
+    if (dpdk.hugepages) {
+        args.push_back("--in-memory");
+    } else {
+        args.push_back("--no-huge");
+        args.push_back("--no-shconf");
+    }
+    bool any_pci = false;
+    for (const auto& port : config.ports) {
+        if (port.is_pci()) {
+            any_pci = true;
+            args.push_back("-a");
+            args.push_back(port.device);
+        }
+    }
+    if (!any_pci) args.push_back("--no-pci");
+    // vdevs are created after EAL init (rte_vdev_init), so their arguments can
+    // depend on what EAL found; nothing about them goes here.
+    args.push_back(detailed_logs ? "--log-level=lib.eal:notice" : "--log-level=*:warning");
+    args.insert(args.end(), dpdk.args.begin(), dpdk.args.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+} // namespace haplane::dataplane

@@ -1,0 +1,173 @@
+// Frame validation: Ethernet, ARP, IPv4, IPv6 (+ extension headers), L4
+// header presence. Pure: no DPDK, no allocation, no exceptions.
+#include "dataplane/wire.hpp"
+
+namespace haplane::wire {
+
+uint16_t load_be16(const uint8_t* p) {
+    return static_cast<uint16_t>((static_cast<uint16_t>(p[0]) << 8) | p[1]);
+}
+
+uint32_t load_be32(const uint8_t* p) {
+    return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+           (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
+}
+
+void store_be16(uint8_t* p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
+void store_be32(uint8_t* p, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v >> 24);
+    p[1] = static_cast<uint8_t>(v >> 16);
+    p[2] = static_cast<uint8_t>(v >> 8);
+    p[3] = static_cast<uint8_t>(v);
+}
+
+const char* to_string(Malformed m) {
+    switch (m) {
+    case Malformed::none: return "none";
+    case Malformed::truncated_ethernet: return "truncated_ethernet";
+    case Malformed::truncated_arp: return "truncated_arp";
+    case Malformed::truncated_ip: return "truncated_ip";
+    case Malformed::bad_ip_version: return "bad_ip_version";
+    case Malformed::bad_ihl: return "bad_ihl";
+    case Malformed::bad_ip_length: return "bad_ip_length";
+    case Malformed::bad_ip_checksum: return "bad_ip_checksum";
+    case Malformed::truncated_l4: return "truncated_l4";
+    case Malformed::count_: break;
+    }
+    return "unknown";
+}
+
+namespace {
+
+// Check that the L4 header of `proto` fits in the `avail` bytes at `l4`.
+bool l4_header_fits(uint8_t proto, const uint8_t* l4, size_t avail) {
+    switch (proto) {
+    case IPPROTO_TCP_: {
+        if (avail < 20)
+            return false;
+        const size_t doff = static_cast<size_t>(l4[12] >> 4) * 4u;
+        return doff >= 20 && doff <= avail;
+    }
+    case IPPROTO_UDP_:
+    case IPPROTO_ICMP_:
+    case IPPROTO_ICMPV6_:
+    case IPPROTO_VRRP_:
+        return avail >= 8;
+    default:
+        return true;
+    }
+}
+
+Malformed parse_arp(const uint8_t* frame, size_t len, Parsed& out) {
+    ArpView v;
+    if (!read_arp(frame + ETH_HLEN, len - ETH_HLEN, v))
+        return Malformed::truncated_arp;
+    out.l3_offset = ETH_HLEN;
+    out.l3_end = static_cast<uint16_t>(ETH_HLEN + ARP_LEN);
+    return Malformed::none;
+}
+
+Malformed parse_ipv4(const uint8_t* frame, size_t len, Parsed& out) {
+    const uint8_t* ip = frame + ETH_HLEN;
+    const size_t avail = len - ETH_HLEN;
+    if (avail < IPV4_MIN_HLEN)
+        return Malformed::truncated_ip;
+    if ((ip[0] >> 4) != 4)
+        return Malformed::bad_ip_version;
+    const size_t hlen = static_cast<size_t>(ip[0] & 0x0Fu) * 4u;
+    if (hlen < IPV4_MIN_HLEN || hlen > avail)
+        return Malformed::bad_ihl;
+    const size_t total = load_be16(ip + 2);
+    if (total < hlen || total > avail)
+        return Malformed::bad_ip_length;
+    if (fold(ones_sum(ip, hlen)) != 0xFFFF)
+        return Malformed::bad_ip_checksum;
+
+    out.l3_offset = ETH_HLEN;
+    out.l3_end = static_cast<uint16_t>(ETH_HLEN + total);
+    out.ip_proto = ip[9];
+    out.ttl = ip[8];
+    const uint16_t frag = load_be16(ip + 6);
+    const bool more = (frag & 0x2000u) != 0;
+    const uint16_t offset = frag & 0x1FFFu;
+    out.fragment = more || offset != 0;
+    if (offset != 0)
+        return Malformed::none;
+    if (!l4_header_fits(out.ip_proto, ip + hlen, total - hlen))
+        return Malformed::truncated_l4;
+    out.l4_offset = static_cast<uint16_t>(ETH_HLEN + hlen);
+    return Malformed::none;
+}
+
+Malformed parse_ipv6(const uint8_t* frame, size_t len, Parsed& out) {
+    const uint8_t* ip = frame + ETH_HLEN;
+    const size_t avail = len - ETH_HLEN;
+    if (avail < IPV6_HLEN)
+        return Malformed::truncated_ip;
+    if ((ip[0] >> 4) != 6)
+        return Malformed::bad_ip_version;
+    const size_t plen = load_be16(ip + 4);
+    if (plen + IPV6_HLEN > avail)
+        return Malformed::bad_ip_length;
+
+    const size_t end = IPV6_HLEN + plen;       // relative to ip
+    out.l3_offset = ETH_HLEN;
+    out.l3_end = static_cast<uint16_t>(ETH_HLEN + end);
+    out.ttl = ip[7];
+
+    uint8_t nh = ip[6];
+    size_t off = IPV6_HLEN;
+    // Every extension header is at least 8 bytes, so this terminates.
+    for (;;) {
+        if (nh == 0 || nh == 43 || nh == 60) {           // hop-by-hop, routing, dest opts
+            if (off + 8 > end)
+                return Malformed::truncated_l4;
+            const size_t hl = (static_cast<size_t>(ip[off + 1]) + 1u) * 8u;
+            if (off + hl > end)
+                return Malformed::truncated_l4;
+            nh = ip[off];
+            off += hl;
+        } else if (nh == 44) {                           // fragment
+            if (off + 8 > end)
+                return Malformed::truncated_l4;
+            out.fragment = true;
+            const uint16_t frag_off = static_cast<uint16_t>(load_be16(ip + off + 2) >> 3);
+            nh = ip[off];
+            off += 8;
+            if (frag_off != 0) {
+                out.ip_proto = nh;
+                return Malformed::none;                  // no L4 header here
+            }
+        } else {
+            break;
+        }
+    }
+    out.ip_proto = nh;
+    if (!l4_header_fits(nh, ip + off, end - off))
+        return Malformed::truncated_l4;
+    out.l4_offset = static_cast<uint16_t>(ETH_HLEN + off);
+    return Malformed::none;
+}
+
+} // namespace
+
+Malformed parse_frame(const uint8_t* frame, size_t len, Parsed& out) {
+    out = Parsed{};
+    if (len < ETH_HLEN)
+        return Malformed::truncated_ethernet;
+    if (len > 0xFFFF)
+        len = 0xFFFF;                 // offsets are 16-bit; no such frames anyway
+    out.ethertype = load_be16(frame + 12);
+    switch (out.ethertype) {
+    case ETHERTYPE_ARP: return parse_arp(frame, len, out);
+    case ETHERTYPE_IPV4: return parse_ipv4(frame, len, out);
+    case ETHERTYPE_IPV6: return parse_ipv6(frame, len, out);
+    default: return Malformed::none;  // VLAN and others: no L3 here
+    }
+}
+
+} // namespace haplane::wire

@@ -1,0 +1,178 @@
+#include "programs/daemon.hpp"
+
+#include "config/loader.hpp"
+#include "control/control_socket.hpp"
+#include "control/event_loop.hpp"
+#include "control/kernel_mirror.hpp"
+#include "control/netlink.hpp"
+#include "control/status.hpp"
+#include "dataplane/dataplane.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+namespace haplane {
+
+namespace {
+
+class PidFile {
+public:
+    explicit PidFile(std::optional<std::string> path) : path_(std::move(path)) {
+        if (!path_) return;
+        std::ofstream out(*path_);
+        if (!out) throw std::runtime_error("cannot write pid file " + *path_);
+        out << getpid() << "\n";
+    }
+    ~PidFile() {
+        if (path_) unlink(path_->c_str());
+    }
+    PidFile(const PidFile&) = delete;
+    PidFile& operator=(const PidFile&) = delete;
+
+private:
+    std::optional<std::string> path_;
+};
+
+// Signals arrive as readable data on an fd, in the event loop, never as
+// asynchronous handlers. Blocked before EAL starts so its threads inherit it.
+class SignalFd {
+public:
+    SignalFd() {
+        sigemptyset(&mask_);
+        for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&mask_, s);
+        pthread_sigmask(SIG_BLOCK, &mask_, nullptr);
+        fd_ = signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (fd_ < 0) throw std::runtime_error("signalfd failed");
+    }
+    ~SignalFd() { close(fd_); }
+    SignalFd(const SignalFd&) = delete;
+    SignalFd& operator=(const SignalFd&) = delete;
+    int fd() const { return fd_; }
+    int next() {
+        signalfd_siginfo info;
+        return read(fd_, &info, sizeof info) == sizeof info ? static_cast<int>(info.ssi_signo) : 0;
+    }
+
+private:
+    sigset_t mask_;
+    int fd_ = -1;
+};
+
+std::string mac_string(const wire::Mac& m) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return buf;
+}
+
+class Daemon {
+public:
+    Daemon(config::Config config, const DaemonOptions& options, control::Log& log, SignalFd& signals)
+        : config_(std::move(config)), options_(options), log_(log), signals_(signals),
+          dataplane_(config_, options.eal_extra, log.detailed()),
+          mirror_(netlink_, log_, config_.ports),
+          socket_(loop_, log_, config_.global.control_socket,
+                  [this](const nlohmann::json& request) { return handle(request); }) {
+        loop_.watch(signals_.fd(), EPOLLIN, [this](uint32_t) { on_signal(); });
+        loop_.watch(dataplane_.control_event_fd(), EPOLLIN, [this](uint32_t) { on_control_frames(); });
+    }
+
+    int run() {
+        dataplane_.start_workers();
+        log_.info("haplane {} started: {} port(s), {} worker(s)", config_.global.router_id,
+                  config_.ports.size(), dataplane_.worker_count());
+        loop_.run();
+        log_.info("Stopping");
+        dataplane_.stop_workers();
+        return 0;
+    }
+
+private:
+    std::vector<control::PortStatus> port_status() const {
+        std::vector<control::PortStatus> out;
+        const auto& infos = dataplane_.ports();
+        for (size_t i = 0; i < infos.size(); ++i)
+            out.push_back({infos[i].name, mac_string(infos[i].mac), dataplane_.link_up(i), dataplane_.port_stats(i)});
+        return out;
+    }
+
+    nlohmann::json status() const { return control::status_document(config_, port_status()); }
+
+    nlohmann::json handle(const nlohmann::json& request) {
+        std::string command = request.value("command", "");
+        if (command == "status" || command == "vrrp" || command == "services") return status();
+        if (command == "reload") return reload();
+        return {{"error", "unknown command \"" + command + "\""}};
+    }
+
+    // Validate first; a file with problems changes nothing.
+    nlohmann::json reload() {
+        auto result = config::load_file(options_.config_file);
+        if (!result.problems.empty()) {
+            nlohmann::json errors = nlohmann::json::array();
+            for (const auto& p : result.problems) {
+                log_.error("Reload refused: {}", p.str());
+                errors.push_back(p.str());
+            }
+            return {{"ok", false}, {"errors", errors}};
+        }
+        log_.warning("Reload: {} is valid; applying changes without a restart is not supported yet",
+                     options_.config_file);
+        return {{"ok", true}, {"applied", false},
+                {"message", "configuration is valid; restart haplane to apply it"}};
+    }
+
+    void dump_state() {
+        std::ofstream out(config_.global.state_dump_file);
+        out << status().dump(2) << "\n";
+        if (out) log_.info("State written to {}", config_.global.state_dump_file);
+        else log_.error("Cannot write the state to {}", config_.global.state_dump_file);
+    }
+
+    void on_signal() {
+        while (int sig = signals_.next()) {
+            switch (sig) {
+            case SIGTERM:
+            case SIGINT: loop_.stop(); break;
+            case SIGHUP: reload(); break;
+            case SIGUSR1: dump_state(); break;
+            default: break;
+            }
+        }
+    }
+
+    // VRRP adverts from the workers; the VRRP engine consumes them later.
+    void on_control_frames() {
+        size_t n = dataplane_.drain_control_frames(nullptr, nullptr);
+        log_.detail("{} VRRP frame(s) from the dataplane (no VRRP engine yet)", n);
+    }
+
+    config::Config config_;
+    const DaemonOptions& options_;
+    control::Log& log_;
+    SignalFd& signals_;
+    control::EventLoop loop_;
+    dataplane::Dataplane dataplane_;
+    control::Netlink netlink_;
+    control::KernelMirror mirror_;
+    control::ControlSocket socket_;
+};
+
+} // namespace
+
+int run_daemon(config::Config config, const DaemonOptions& options, control::Log& log) {
+    try {
+        SignalFd signals;
+        PidFile pid(options.pid_file);
+        Daemon daemon(std::move(config), options, log, signals);
+        return daemon.run();
+    } catch (const std::exception& e) {
+        log.error("{}", e.what());
+        return 1;
+    }
+}
+
+} // namespace haplane

@@ -272,14 +272,8 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
 
 Dataplane::~Dataplane() {
     stop_workers();
-    // Members go in reverse: ports close before the pool and EAL go.
-    Impl& d = *impl_;
-    d.drain_rings();
-    d.eth_ports.clear();
-    d.rings.clear();
-    d.to_control.reset();
-    d.pool.reset();
-    d.eal.reset();
+    // Impl's members then go in reverse order of declaration: rings are
+    // drained, ports closed, the pool freed, and EAL cleaned up last.
 }
 
 void Dataplane::start_workers() {

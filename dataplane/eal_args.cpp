@@ -73,6 +73,7 @@ std::vector<std::string> eal_arguments(const config::Config& config,
         }
     }
     if (!any_pci) args.push_back("--no-pci");
+    args.push_back("--no-telemetry");   // haplane has its own status and metrics
     // vdevs are created after EAL init (rte_vdev_init), so their arguments can
     // depend on what EAL found; nothing about them goes here.
     args.push_back(detailed_logs ? "--log-level=lib.eal:notice" : "--log-level=*:warning");

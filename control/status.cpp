@@ -70,9 +70,12 @@ json virtual_server_json(const config::VirtualServer& vs) {
 
 } // namespace
 
-json status_document(const config::Config& config, const std::vector<PortStatus>& ports) {
+json status_document(const config::Config& config, const std::vector<PortStatus>& ports,
+                     const json* vrrp_list) {
     json vrrp = json::array();
-    for (const auto& vi : config.vrrp_instances) vrrp.push_back(vrrp_json(vi));
+    if (vrrp_list) vrrp = *vrrp_list;
+    else
+        for (const auto& vi : config.vrrp_instances) vrrp.push_back(vrrp_json(vi));
     json services = json::array();
     for (const auto& vs : config.virtual_servers) services.push_back(virtual_server_json(vs));
     json port_list = json::array();

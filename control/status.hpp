@@ -19,6 +19,9 @@ struct PortStatus {
     dataplane::PortStats stats;
 };
 
-nlohmann::json status_document(const config::Config& config, const std::vector<PortStatus>& ports);
+// `vrrp`: the VRRP engine's list; without it, instances are reported as
+// configured, in INIT.
+nlohmann::json status_document(const config::Config& config, const std::vector<PortStatus>& ports,
+                               const nlohmann::json* vrrp = nullptr);
 
 } // namespace haplane::control

@@ -383,6 +383,12 @@ size_t Dataplane::drain_control_frames(FrameHandler handler, void* ctx) {
     return total;
 }
 
+bool Dataplane::control_tx_idle() const {
+    for (const auto& r : impl_->rings)
+        if (!rte_ring_empty(r.get())) return false;
+    return true;
+}
+
 int Dataplane::control_event_fd() const { return impl_->event_fd; }
 
 void PortStats::accumulate(const PortCounters& c) {

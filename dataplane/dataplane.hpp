@@ -63,6 +63,8 @@ public:
     // eventfd becomes readable when there are some. Returns how many were seen.
     using FrameHandler = void (*)(void* ctx, size_t port_index, const uint8_t* frame, size_t len);
     size_t drain_control_frames(FrameHandler handler, void* ctx);
+    // True when worker 0 has sent everything send_frame queued.
+    bool control_tx_idle() const;
     int control_event_fd() const;
 
 private:

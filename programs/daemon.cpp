@@ -6,9 +6,12 @@
 #include "control/kernel_mirror.hpp"
 #include "control/netlink.hpp"
 #include "control/status.hpp"
+#include "control/vrrp_engine.hpp"
 #include "dataplane/dataplane.hpp"
 
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <sys/epoll.h>
@@ -68,12 +71,31 @@ std::string mac_string(const wire::Mac& m) {
     return buf;
 }
 
+// The VRRP engine's view of the dataplane.
+class DataplanePorts : public control::VrrpPorts {
+public:
+    explicit DataplanePorts(dataplane::Dataplane& dp) : dp_(dp) {}
+    wire::Mac mac(size_t port) const override { return dp_.ports().at(port).mac; }
+    bool send(size_t port, const uint8_t* frame, size_t len) override { return dp_.send_frame(port, frame, len); }
+    void set_vips(size_t port, const std::vector<VipBinding>& vips) override {
+        std::vector<dataplane::Vip> out;
+        for (const auto& v : vips) out.push_back({v.address, v.mac});
+        dp_.set_vips(port, out);
+    }
+    void listen_on_mac(size_t port, const wire::Mac& mac) override { dp_.listen_on_mac(port, mac); }
+
+private:
+    dataplane::Dataplane& dp_;
+};
+
 class Daemon {
 public:
     Daemon(config::Config config, const DaemonOptions& options, control::Log& log, SignalFd& signals)
         : config_(std::move(config)), options_(options), log_(log), signals_(signals),
           dataplane_(config_, options.eal_extra, log.detailed()),
           mirror_(netlink_, log_, config_.ports),
+          ports_(dataplane_),
+          vrrp_(config_, loop_, log_, ports_, &mirror_),
           socket_(loop_, log_, config_.global.control_socket,
                   [this](const nlohmann::json& request) { return handle(request); }) {
         loop_.watch(signals_.fd(), EPOLLIN, [this](uint32_t) { on_signal(); });
@@ -84,8 +106,15 @@ public:
         dataplane_.start_workers();
         log_.info("haplane {} started: {} port(s), {} worker(s)", config_.global.router_id,
                   config_.ports.size(), dataplane_.worker_count());
+        vrrp_.start();
         loop_.run();
         log_.info("Stopping");
+        // Masters resign (priority 0) and give their VIPs back; the workers
+        // must still be running to send those last adverts.
+        vrrp_.stop();
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        while (!dataplane_.control_tx_idle() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         dataplane_.stop_workers();
         return 0;
     }
@@ -99,7 +128,10 @@ private:
         return out;
     }
 
-    nlohmann::json status() const { return control::status_document(config_, port_status()); }
+    nlohmann::json status() const {
+        nlohmann::json vrrp = vrrp_.status();
+        return control::status_document(config_, port_status(), &vrrp);
+    }
 
     nlohmann::json handle(const nlohmann::json& request) {
         std::string command = request.value("command", "");
@@ -144,10 +176,13 @@ private:
         }
     }
 
-    // VRRP adverts from the workers; the VRRP engine consumes them later.
+    // VRRP adverts from the workers, straight into the state machines.
     void on_control_frames() {
-        size_t n = dataplane_.drain_control_frames(nullptr, nullptr);
-        log_.detail("{} VRRP frame(s) from the dataplane (no VRRP engine yet)", n);
+        dataplane_.drain_control_frames(
+            [](void* self, size_t port, const uint8_t* frame, size_t len) {
+                static_cast<Daemon*>(self)->vrrp_.on_frame(port, frame, len);
+            },
+            this);
     }
 
     config::Config config_;
@@ -158,6 +193,8 @@ private:
     dataplane::Dataplane dataplane_;
     control::Netlink netlink_;
     control::KernelMirror mirror_;
+    DataplanePorts ports_;
+    control::VrrpEngine vrrp_;
     control::ControlSocket socket_;
 };
 

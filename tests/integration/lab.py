@@ -166,3 +166,77 @@ def dpdk_section(poll="adaptive"):
     hugepages: false
     poll: {poll}
 """
+
+
+class Segment:
+    """An Ethernet segment: a bridge in its own namespace, and veths from it
+    into the namespaces that plug in."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.n = 0
+        run(["ip", "link", "add", "br0", "type", "bridge"], ns=ns)
+        # No STP, no forwarding delay, no multicast snooping: a plain hub-like switch.
+        run(["ip", "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
+             "mcast_snooping", "0"], ns=ns)
+        run(["ip", "link", "set", "br0", "up"], ns=ns)
+
+    def attach(self, ns, ifname, dpdk=False):
+        """A veth from the bridge to `ifname` in `ns`. dpdk=True: the end a
+        DPDK af_packet port reads (the kernel there is told to keep out)."""
+        self.n += 1
+        peer = f"sw{self.n}"
+        veth(peer, self.ns, ifname, ns)
+        run(["ip", "link", "set", peer, "master", "br0"], ns=self.ns)
+        if dpdk:
+            prepare_dpdk_side(ifname, ns)
+        else:
+            offload_off(ifname, ns)
+        return ifname
+
+
+class Keepalived(Process):
+    """Debian's keepalived, VRRP only, with private pid files."""
+
+    def __init__(self, conf_text, ns, name="ka"):
+        self.dir = tempfile.mkdtemp(prefix=f"hp-{name}-")
+        self.conf = os.path.join(self.dir, "keepalived.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        cmd = ["keepalived", "-n", "-l", "-D", "-P", "-f", self.conf,
+               "--pid", os.path.join(self.dir, "k.pid"),
+               "--vrrp_pid", os.path.join(self.dir, "v.pid"),
+               "--checkers_pid", os.path.join(self.dir, "c.pid")]
+        super().__init__(cmd, ns=ns, log_path=os.path.join(self.dir, "keepalived.log"))
+
+    def kill9(self):
+        """Like a crash: the VRRP child dies too, sends nothing."""
+        for pidfile in ("v.pid", "k.pid"):
+            try:
+                with open(os.path.join(self.dir, pidfile)) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        return self.stop(signal.SIGKILL, timeout=5)
+
+    def lines(self, needle):
+        return [l for l in self.output().splitlines() if needle in l]
+
+    def wait_log(self, needle, timeout, after=0):
+        """Wait for the (after+1)-th line containing needle."""
+        return wait_for(lambda: len(self.lines(needle)) > after, timeout)
+
+
+def http_server(ns, body, port=8080, bind="::"):
+    """python's http.server in `ns`, serving one file whose content says who answered."""
+    d = tempfile.mkdtemp(prefix="hp-www-")
+    with open(os.path.join(d, "who"), "w") as f:
+        f.write(body + "\n")
+    p = Process(["/usr/bin/python3", "-m", "http.server", "--bind", bind, str(port), "--directory", d], ns=ns)
+    wait_for(lambda: f":{port}" in run(["ss", "-ltn"], ns=ns).stdout, 5)
+    return p
+
+
+def curl(ns, url, timeout=2):
+    r = run(["curl", "-sS", "-g", "--max-time", str(timeout), url], ns=ns, check=False)
+    return r.stdout.strip() if r.returncode == 0 else None

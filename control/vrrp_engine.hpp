@@ -1,0 +1,88 @@
+// The VRRP engine: every configured instance's state machine on the control
+// thread's event loop, fed by adverts the workers hand over and speaking
+// through the dataplane (adverts, gratuitous ARP/NA, VIPs it answers for)
+// and the kernel mirror (VIPs the host stack sees while MASTER).
+#pragma once
+
+#include "config/config.hpp"
+#include "control/event_loop.hpp"
+#include "control/log.hpp"
+#include "control/vrrp_machine.hpp"
+#include "control/vrrp_packet.hpp"
+#include "dataplane/wire.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace haplane::control {
+
+class KernelMirror;
+
+// What the engine needs of the dataplane; the daemon implements it over
+// dataplane::Dataplane, tests may implement it over anything.
+struct VrrpPorts {
+    struct VipBinding {
+        IpAddress address;
+        wire::Mac mac;
+    };
+    virtual ~VrrpPorts() = default;
+    virtual wire::Mac mac(size_t port) const = 0;
+    virtual bool send(size_t port, const uint8_t* frame, size_t len) = 0;
+    // Every VIP the port answers for now; replaces the previous list.
+    virtual void set_vips(size_t port, const std::vector<VipBinding>& vips) = 0;
+    virtual void listen_on_mac(size_t port, const wire::Mac& mac) = 0;
+};
+
+class VrrpEngine {
+public:
+    // Throws std::runtime_error when an instance cannot run (its port has
+    // no IPv4 address to send v4 adverts from).
+    VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, VrrpPorts& ports,
+               KernelMirror* mirror);
+    ~VrrpEngine();
+    VrrpEngine(const VrrpEngine&) = delete;
+    VrrpEngine& operator=(const VrrpEngine&) = delete;
+
+    void start();
+    // Graceful stop: MASTERs send priority 0 and give their VIPs back.
+    void stop();
+    // A frame classify() sent to VRRP, received on `port`.
+    void on_frame(size_t port, const uint8_t* frame, size_t len);
+
+    // The CONTRACT's "vrrp" list, with per-instance counters.
+    nlohmann::json status() const;
+
+    // For tracking (sync groups, scripts, ports, files) to steer instances.
+    size_t instance_count() const;
+    void set_effective_priority(size_t instance, uint8_t priority);
+    void set_fault(size_t instance, bool fault);
+
+private:
+    struct Instance;
+    struct PortState;
+
+    void reschedule(Instance& in);
+    void send_advert(Instance& in, uint8_t priority);
+    void send_garp_burst(Instance& in, unsigned count);
+    void schedule_garp_refresh(Instance& in);
+    void state_changed(Instance& in, vrrp::State from, vrrp::State to);
+    void publish_vips(size_t port);
+    void log_drop(Instance* in, size_t port, vrrp::Drop drop, const vrrp::Received& r, uint8_t ttl);
+
+    const config::Config& config_;
+    EventLoop& loop_;
+    Log& log_;
+    VrrpPorts& ports_;
+    KernelMirror* mirror_;
+    std::vector<std::unique_ptr<Instance>> instances_;
+    std::vector<std::unique_ptr<PortState>> port_states_;   // index = port index
+    bool running_ = false;
+};
+
+} // namespace haplane::control

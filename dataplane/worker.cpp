@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace haplane::dataplane {
@@ -159,7 +160,9 @@ public:
     }
 
 private:
-    static constexpr unsigned MAX_SLEEP_US = 500;
+    // Bounds the extra latency of an idle worker: VRRP with 10 ms adverts
+    // must take over within Master_Down_Interval + 1 ms, across an RX and a TX.
+    static constexpr unsigned MAX_SLEEP_US = 100;
     unsigned idle_polls_ = 0;
     unsigned sleep_us_ = 1;
 };
@@ -171,6 +174,8 @@ int worker_main(void* arg) {
     const auto& ports = *w.ports;
     IdleBackoff backoff;
     rte_mbuf* bufs[BURST];
+    // Sleeps of a few microseconds must not be rounded up by the default 50 µs slack.
+    if (w.poll == config::PollMode::adaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     rte_rcu_qsbr_thread_register(w.rcu, w.queue);
     rte_rcu_qsbr_thread_online(w.rcu, w.queue);
 

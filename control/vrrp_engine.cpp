@@ -68,7 +68,7 @@ struct VrrpEngine::PortState {
     std::vector<Instance*> view_owner;                 // parallel to views
     std::map<IpAddress, wire::Mac> peer_macs;
     std::array<uint64_t, DROP_KINDS> drops{};
-    EventLoop::Clock::time_point last_unknown_log{};
+    std::array<EventLoop::Clock::time_point, DROP_KINDS> last_drop_log{};
 };
 
 VrrpEngine::VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, VrrpPorts& ports,
@@ -282,7 +282,7 @@ void VrrpEngine::state_changed(Instance& in, State from, State to) {
 
 void VrrpEngine::log_drop(Instance* in, size_t port, Drop drop, const vrrp::Received& r, uint8_t ttl) {
     auto now = EventLoop::Clock::now();
-    auto& last = in ? in->last_drop_log[static_cast<size_t>(drop)] : port_states_[port]->last_unknown_log;
+    auto& last = (in ? in->last_drop_log : port_states_[port]->last_drop_log)[static_cast<size_t>(drop)];
     if (last != EventLoop::Clock::time_point{} && now - last < DROP_LOG_INTERVAL) return;
     last = now;
     const auto& a = r.advert;
@@ -325,6 +325,13 @@ void VrrpEngine::on_frame(size_t port, const uint8_t* frame, size_t len) {
     vrrp::Received r = vrrp::receive_advert(frame, len, parsed, ps.views);
     Instance* in = nullptr;
     if (r.instance) in = ps.view_owner[static_cast<size_t>(r.instance - ps.views.data())];
+    // Checks that run before the VRID is looked up (TTL, length, version)
+    // are still the business of the instance the advert names, if any.
+    if (!in && r.drop != Drop::unknown_vrid && parsed.l4_offset && parsed.l4_offset + 1u < len) {
+        const Family family = parsed.ethertype == wire::ETHERTYPE_IPV6 ? Family::v6 : Family::v4;
+        for (size_t v = 0; v < ps.views.size(); ++v)
+            if (ps.views[v].vrid == frame[parsed.l4_offset + 1] && ps.views[v].family == family) in = ps.view_owner[v];
+    }
 
     if (r.drop != Drop::none) {
         if (in) ++in->drops[static_cast<size_t>(r.drop)];

@@ -34,6 +34,7 @@ const wire::Mac* PortAddresses::answer_v4(uint32_t ip_net) const {
     if (owns_v4(ip_net)) return &mac;
     for (const auto& v : vip4)
         if (v.ip == ip_net) return &v.mac;
+    if (std::find(lb4.begin(), lb4.end(), ip_net) != lb4.end()) return &mac;
     return nullptr;
 }
 
@@ -41,6 +42,8 @@ const wire::Mac* PortAddresses::answer_v6(const uint8_t* ip) const {
     if (owns_v6(ip)) return &mac;
     for (const auto& v : vip6)
         if (std::memcmp(v.ip.data(), ip, 16) == 0) return &v.mac;
+    for (const auto& a : lb6)
+        if (std::memcmp(a.data(), ip, 16) == 0) return &mac;
     return nullptr;
 }
 
@@ -66,6 +69,22 @@ Verdict classify_arp(const uint8_t* frame, size_t len, const PortAddresses& port
     return Verdict::not_mine;
 }
 
+// Unicast to the port's MAC or to the virtual MAC of a VIP it holds: what a
+// NIC without promiscuous mode would deliver. Frames a shared segment
+// floods to us (or our own, looped back) are not forwarded.
+bool addressed_to_port(const uint8_t* frame, const PortAddresses& port) {
+    if (std::memcmp(frame, port.mac.data(), 6) == 0) return true;
+    for (const auto& v : port.vip4)
+        if (std::memcmp(frame, v.mac.data(), 6) == 0) return true;
+    for (const auto& v : port.vip6)
+        if (std::memcmp(frame, v.mac.data(), 6) == 0) return true;
+    return false;
+}
+
+bool lb_claims(const LbHook& lb, const uint8_t* frame, const Parsed& p, const PortAddresses& port) {
+    return lb.claims && addressed_to_port(frame, port) && lb.claims(lb.ctx, frame, p);
+}
+
 bool holds_vip4(const PortAddresses& port, uint32_t ip_net) {
     for (const auto& v : port.vip4)
         if (v.ip == ip_net) return true;
@@ -86,7 +105,7 @@ Verdict classify_ipv4(const uint8_t* frame, const Parsed& p, const PortAddresses
         return Verdict::to_vrrp;
     if (port.owns_v4(dst_net))
         return p.ip_proto == IPPROTO_VRRP_ ? Verdict::to_vrrp : Verdict::to_kernel;
-    if (lb.claims && lb.claims(lb.ctx, frame, p)) return Verdict::to_lb;
+    if (lb_claims(lb, frame, p, port)) return Verdict::to_lb;
     // A VIP no virtual service claimed: the host's services answer on it.
     if (holds_vip4(port, dst_net)) return Verdict::to_kernel;
     return Verdict::not_mine;
@@ -104,12 +123,36 @@ Verdict classify_ipv6(const uint8_t* frame, const Parsed& p, const PortAddresses
         return c.answer_mac ? Verdict::nd_reply : Verdict::not_mine;
     }
     if (port.owns_v6(dst)) return p.ip_proto == IPPROTO_VRRP_ ? Verdict::to_vrrp : Verdict::to_kernel;
-    if (lb.claims && lb.claims(lb.ctx, frame, p)) return Verdict::to_lb;
+    if (lb_claims(lb, frame, p, port)) return Verdict::to_lb;
     if (holds_vip6(port, dst)) return Verdict::to_kernel;
     return Verdict::not_mine;
 }
 
 } // namespace
+
+bool wear_vip_mac(uint8_t* frame, size_t len, const PortAddresses& port) {
+    if (len < ETH_HLEN || (port.vip4.empty() && port.vip6.empty())) return false;
+    const Mac* mac = nullptr;
+    const uint16_t type = load_be16(frame + 12);
+    if (type == ETHERTYPE_ARP && len >= ETH_HLEN + ARP_LEN) {
+        uint32_t sender;
+        std::memcpy(&sender, frame + ETH_HLEN + 14, 4);
+        for (const auto& v : port.vip4)
+            if (v.ip == sender) mac = &v.mac;
+        if (mac) std::memcpy(frame + ETH_HLEN + 8, mac->data(), 6);
+    } else if (type == ETHERTYPE_IPV4 && len >= ETH_HLEN + IPV4_MIN_HLEN) {
+        uint32_t src;
+        std::memcpy(&src, frame + ETH_HLEN + 12, 4);
+        for (const auto& v : port.vip4)
+            if (v.ip == src) mac = &v.mac;
+    } else if (type == ETHERTYPE_IPV6 && len >= ETH_HLEN + IPV6_HLEN) {
+        for (const auto& v : port.vip6)
+            if (std::memcmp(v.ip.data(), frame + ETH_HLEN + 8, 16) == 0) mac = &v.mac;
+    }
+    if (!mac || *mac == port.mac) return false;
+    std::memcpy(frame + 6, mac->data(), 6);
+    return true;
+}
 
 Classified classify(const uint8_t* frame, size_t len, const PortAddresses& port, const LbHook& lb) {
     Classified c;

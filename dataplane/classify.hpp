@@ -24,6 +24,10 @@ struct PortAddresses {
     std::vector<std::array<uint8_t, 16>> v6;      // own, includes the port's link-local
     std::vector<Vip4> vip4;
     std::vector<Vip6> vip6;
+    // Addresses the load balancer uses as sources (fnat local_addresses):
+    // ARP/ND answered with the port MAC, traffic to them offered to lb/.
+    std::vector<uint32_t> lb4;                    // network byte order
+    std::vector<std::array<uint8_t, 16>> lb6;
 
     bool owns_v4(uint32_t ip_net) const;
     bool owns_v6(const uint8_t* ip) const;
@@ -44,8 +48,9 @@ enum class Verdict : uint8_t {
 };
 const char* to_string(Verdict v);
 
-// The lb/ hook: does a virtual service want this packet? Until lb/ fills it
-// in, nothing is claimed.
+// The lb/ hook: does a virtual service want this packet? Asked only for IP
+// frames unicast to the port (its MAC or a VIP's MAC) and not to an own
+// address. Without a hook nothing is claimed.
 struct LbHook {
     bool (*claims)(const void* ctx, const uint8_t* frame, const wire::Parsed& p) = nullptr;
     const void* ctx = nullptr;
@@ -60,6 +65,11 @@ struct Classified {
 
 Classified classify(const uint8_t* frame, size_t len, const PortAddresses& port,
                     const LbHook& lb = {});
+
+// A frame the kernel sends from a VIP wears the VIP's MAC (its virtual MAC
+// with use_vmac), as keepalived's VMAC interface makes it: Ethernet source
+// and, for ARP, the sender hardware address. Returns true if it changed.
+bool wear_vip_mac(uint8_t* frame, size_t len, const PortAddresses& port);
 
 // fe80::/64 with the modified EUI-64 interface id of `mac` (RFC 4291 2.5.1),
 // the link-local address the kernel gives an interface with that MAC.

@@ -126,12 +126,15 @@ void handle_port_burst(const WorkerContext& w, const PortRuntime& port, const Po
     }
 }
 
-// Whatever the kernel sends on the mirror goes out of the port unchanged.
-uint16_t forward_from_kernel(const WorkerContext& w, const PortRuntime& port, PortCounters& cnt) {
+// Whatever the kernel sends on the mirror goes out of the port, unchanged
+// but for frames from a VIP, which wear the VIP's MAC.
+uint16_t forward_from_kernel(const WorkerContext& w, const PortRuntime& port, const PortAddresses& addresses,
+                             PortCounters& cnt) {
     rte_mbuf* bufs[BURST];
     uint16_t n = rte_eth_rx_burst(port.tap_id, w.queue, bufs, BURST);
     if (n == 0) return 0;
     cnt.from_kernel.add(n);
+    for (uint16_t i = 0; i < n; ++i) wear_vip_mac(frame_of(bufs[i]), rte_pktmbuf_data_len(bufs[i]), addresses);
     send_counted(port.port_id, w.queue, bufs, n, cnt);
     return n;
 }
@@ -188,7 +191,7 @@ int worker_main(void* arg) {
             uint16_t n = rte_eth_rx_burst(port.port_id, w.queue, bufs, BURST);
             if (n) handle_port_burst(w, port, table->ports[i], cnt, bufs, n);
             work += n;
-            if (port.tap_id != NO_PORT) work += forward_from_kernel(w, port, cnt);
+            if (port.tap_id != NO_PORT) work += forward_from_kernel(w, port, table->ports[i], cnt);
             if (w.queue == 0 && port.control_tx) work += send_from_control(w, port, cnt);
         }
         rte_rcu_qsbr_quiescent(w.rcu, w.queue);   // done with `table` for this round

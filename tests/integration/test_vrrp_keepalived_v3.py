@@ -57,6 +57,7 @@ vrrp_instances:
     version: 3
     advert_interval: 100ms
     preempt: {{preempt}}
+    use_vmac: true
     virtual_ipaddresses: [{VIP}/24]
     garp: {{{{ master_delay: 1s, master_repeat: 2 }}}}
 """
@@ -67,6 +68,11 @@ def vrrp_state(hp):
         return hp.status()["vrrp"][0]["state"]
     except Exception:
         return None
+
+
+def vip_mac():
+    out = lab.run(["ip", "neigh", "show", VIP], ns=CLI).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else None
 
 
 def who_has_vip():
@@ -99,6 +105,8 @@ with lab.netns(SW, CLI, KA, HP):
                      ka.output())
         report.check(lab.wait_for(lambda: who_has_vip() == "haplane", 5), "the VIP now answers from haplane",
                      hp.output())
+        report.check(vip_mac() == "00:00:5e:00:01:33", "the client reaches the VIP at the virtual MAC (use_vmac)",
+                     lab.run(["ip", "neigh"], ns=CLI).stdout)
         st = hp.status()["vrrp"][0]
         report.check(st["effective_priority"] == 150 and st["master_ip"] == "10.88.0.2" and st["vrid"] == 51,
                      "haplane status: master_ip is its own address, priority 150", st)
@@ -132,6 +140,11 @@ with lab.netns(SW, CLI, KA, HP):
         time.sleep(1.0)
         report.check(vrrp_state(hp) == "BACKUP", "haplane (50) stays BACKUP under keepalived (100)", hp.status())
         report.check(hp.status()["vrrp"][0]["master_ip"] == "10.88.0.3", "haplane knows keepalived is master")
+        lab.run(["ip", "neigh", "flush", "all"], ns=CLI)
+        who_has_vip()
+        ka_mac = lab.run(["cat", "/sys/class/net/ka0/address"], ns=KA).stdout.strip()
+        report.check(vip_mac() == ka_mac, "as BACKUP haplane does not answer ARP for the VIP: keepalived does",
+                     f"{vip_mac()} vs keepalived {ka_mac}")
         t0 = time.monotonic()
         ka.kill9()
         report.check(lab.wait_for(lambda: vrrp_state(hp) == "MASTER", 3), "after kill -9 of keepalived haplane is MASTER",

@@ -161,3 +161,32 @@ TEST(Classify, LinkLocalFromMacIsModifiedEui64) {
     a.bytes = ll;
     EXPECT_EQ(a.str(), "fe80::20c:29ff:fe06:a649");   // as in the seeds' `ip addr`
 }
+
+TEST(WearVipMac, KernelFramesFromAVipWearItsVirtualMac) {
+    auto table = port_table();
+    const wire::Mac vmac = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x33};
+    table.vip4.push_back({IpAddress::parse("10.0.0.100")->v4_net(), vmac});
+
+    // The kernel's ARP request from the VIP: Ethernet source and sender MAC.
+    auto req = arp(1, "10.0.0.2");
+    uint32_t vip = IpAddress::parse("10.0.0.100")->v4_net();
+    std::memcpy(&req[14 + 14], &vip, 4);
+    std::memcpy(&req[6], PORT_MAC.data(), 6);
+    std::memcpy(&req[14 + 8], PORT_MAC.data(), 6);
+    EXPECT_TRUE(wear_vip_mac(req.data(), req.size(), table));
+    EXPECT_EQ(0, std::memcmp(&req[6], vmac.data(), 6));
+    EXPECT_EQ(0, std::memcmp(&req[14 + 8], vmac.data(), 6));
+
+    // A reply from the VIP to a client.
+    auto tcp = ipv4("10.0.0.2", wire::IPPROTO_TCP_, 20);
+    std::memcpy(&tcp[14 + 12], &vip, 4);
+    EXPECT_TRUE(wear_vip_mac(tcp.data(), tcp.size(), table));
+    EXPECT_EQ(0, std::memcmp(&tcp[6], vmac.data(), 6));
+
+    // From an own address: untouched.
+    auto own = ipv4("10.0.0.2", wire::IPPROTO_TCP_, 20);
+    uint32_t own_ip = IpAddress::parse("10.0.0.1")->v4_net();
+    std::memcpy(&own[14 + 12], &own_ip, 4);
+    EXPECT_FALSE(wear_vip_mac(own.data(), own.size(), table));
+    EXPECT_EQ(0, std::memcmp(&own[6], PEER_MAC.data(), 6));
+}

@@ -36,7 +36,9 @@ with lab.netns(CLI, APP):
     lab.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "cli0"], ns=CLI)
     lab.run(["ip", "addr", "add", "fd77::1/64", "dev", "cli0", "nodad"], ns=CLI)
 
-    hp = lab.Haplane(config, ns=APP)
+    pid_file = os.path.join(lab.tempfile.mkdtemp(prefix="hp-pid-"), "haplane.pid")
+    hp = lab.Haplane(config.replace("control_socket", "state_dump_file: \"@DIR@/state.json\"\n  control_socket"),
+                     ns=APP, extra=["--pid-file", pid_file])
     web = None
     try:
         if not hp.wait_ready():
@@ -74,6 +76,17 @@ with lab.netns(CLI, APP):
                      f"to_kernel={port['classes']['to_kernel']} from_kernel={port['from_kernel']}")
         report.check(port["classes"]["arp_reply"] >= 1, "the dataplane answered ARP itself")
         report.check(port["classes"]["nd_reply"] >= 1, "the dataplane answered ND itself")
+        with open(pid_file) as f:
+            report.check(f.read().strip() == str(hp.proc.pid), "--pid-file holds the daemon's PID")
+        hp.proc.send_signal(lab.signal.SIGUSR1)
+        state_file = os.path.join(hp.dir, "state.json")
+        report.check(lab.wait_for(lambda: os.path.exists(state_file) and os.path.getsize(state_file) > 0, 5),
+                     "SIGUSR1 writes the state to global.state_dump_file")
+        if os.path.exists(state_file):
+            with open(state_file) as f:
+                doc = lab.json.load(f)
+            report.check(doc["router_id"] == "netns-test" and doc["ports"][0]["name"] == "ext" and
+                         doc["ports"][0]["rx_packets"] > 0, "the dump is the status document", doc)
     finally:
         if web:
             web.stop()
@@ -81,4 +94,5 @@ with lab.netns(CLI, APP):
     report.check(rc == 0, "haplane stops with exit code 0", hp.output())
     gone = lab.run(["ip", "link", "show", "dev", "ha-ext"], ns=APP, check=False)
     report.check(gone.returncode != 0, "the TAP is gone after stop", gone.stdout)
+    report.check(not os.path.exists(pid_file), "the PID file is removed on stop")
 report.finish()

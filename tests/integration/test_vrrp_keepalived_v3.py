@@ -160,16 +160,33 @@ with lab.netns(SW, CLI, KA, HP):
         report.check(vrrp_state(hp) == "MASTER", "haplane (50) stays MASTER over a nopreempt keepalived (100)",
                      hp.output())
         report.check(not ka.lines("Entering MASTER STATE"), "keepalived did not take over", ka.output())
-        # 6. haplane without preempt, keepalived priority higher and preempting: keepalived wins.
+        # 6. haplane with preempt: false under a lower-priority keepalived stays BACKUP.
         hp.stop()
         ka.stop()
-        ka = lab.Keepalived(KEEPALIVED_CONF.format(prio=200, preempt="", vip=VIP), KA)
+        ka = lab.Keepalived(KEEPALIVED_CONF.format(prio=100, preempt="", vip=VIP), KA)
+        ka.wait_log("(VI_1) Entering MASTER STATE", 5)
         hp = lab.Haplane(HAPLANE_CONF.format(prio=150, preempt="false"), ns=HP)
         hp.wait_ready()
-        report.check(ka.wait_log("(VI_1) Entering MASTER STATE", 5), "keepalived (200) becomes MASTER",
+        time.sleep(1.0)   # > Master_Down_Interval (0.36 s)
+        report.check(vrrp_state(hp) == "BACKUP", "haplane (150, preempt: false) stays BACKUP under keepalived (100)",
+                     hp.output())
+        # 7. keepalived stops gracefully: haplane takes over after Skew_Time.
+        t0 = time.monotonic()
+        ka.stop()
+        report.check(lab.wait_for(lambda: vrrp_state(hp) == "MASTER", 2), "keepalived's priority 0 hands haplane the VIP",
+                     hp.output())
+        report.check("(VI_1) Backup received priority 0 advertisement" in hp.output(),
+                     "haplane logs the priority-0 advert", hp.output())
+        # 8. keepalived with a higher priority returns and preempts haplane.
+        ka = lab.Keepalived(KEEPALIVED_CONF.format(prio=200, preempt="", vip=VIP), KA)
+        report.check(ka.wait_log("(VI_1) Entering MASTER STATE", 5), "keepalived (200) preempts haplane (150)",
                      ka.output())
-        time.sleep(0.5)
-        report.check(vrrp_state(hp) == "BACKUP", "haplane (150) is BACKUP under keepalived (200)", hp.output())
+        report.check(lab.wait_for(lambda: vrrp_state(hp) == "BACKUP", 3), "haplane steps down to BACKUP", hp.output())
+        report.check("(VI_1) Master received advert from 10.88.0.3 with higher priority 200, ours 150" in hp.output(),
+                     "haplane logs it in keepalived's words", hp.output())
+        report.check(lab.wait_for(lambda: who_has_vip() == "keepalived", 5), "the VIP answers from keepalived")
+        addrs = lab.run(["ip", "-o", "addr", "show", "dev", "ha0"], ns=HP).stdout
+        report.check(f"{VIP}/24" not in addrs, "the VIP left haplane's kernel mirror", addrs)
     finally:
         for p in (hp, ka):
             if p:

@@ -67,18 +67,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     }
 }
 
-// "0-1", "0,2,3", "1-3,5" -> the lcores in order; nullopt on bad syntax.
-std::optional<std::vector<unsigned>> parse_lcores(std::string_view text) {
-    std::vector<unsigned> lcores;
-    for (const auto part : split(text, ',')) {
-        const auto dash = part.find('-');
-        const auto first = parse_uint(part.substr(0, dash), 4);
-        const auto last = dash == part.npos ? first : parse_uint(part.substr(dash + 1), 4);
-        if (!first || !last || *first > *last) return std::nullopt;
-        for (unsigned l = *first; l <= *last; ++l) lcores.push_back(l);
-    }
-    return lcores;
-}
 
 // "ADDR:PORT" with an IPv4 address, or "[ADDR]:PORT" with IPv6.
 bool valid_listen(std::string_view s) {
@@ -202,7 +190,7 @@ private:
         if (r_.field(*m, "lcores", d.lcores)) {
             const YAML::Node at = *r_.value(*m, "lcores");
             const std::string path = m->at("lcores");
-            const auto lcores = parse_lcores(d.lcores);
+            const auto lcores = parse_lcore_list(d.lcores);
             std::set<unsigned> distinct;
             if (!lcores) {
                 r_.error(at, "invalid lcore list " + quote(d.lcores) + " for " + path +
@@ -716,6 +704,19 @@ private:
 };
 
 } // namespace
+
+// "0-1", "0,2,3", "1-3,5" -> the lcores in order; nullopt on bad syntax.
+std::optional<std::vector<unsigned>> parse_lcore_list(std::string_view text) {
+    std::vector<unsigned> lcores;
+    for (const auto part : split(text, ',')) {
+        const auto dash = part.find('-');
+        const auto first = parse_uint(part.substr(0, dash), 4);
+        const auto last = dash == part.npos ? first : parse_uint(part.substr(dash + 1), 4);
+        if (!first || !last || *first > *last) return std::nullopt;
+        for (unsigned l = *first; l <= *last; ++l) lcores.push_back(l);
+    }
+    return lcores;
+}
 
 LoadResult load_string(const std::string& yaml, const std::string& file_name) {
     Reader reader(file_name);

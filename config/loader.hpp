@@ -38,4 +38,8 @@ std::string dump(const Config& config);
 std::optional<Duration> parse_duration(const std::string& text);
 std::string format_duration(Duration d);
 
+// "0-1", "0,2,3", "1-3,5" -> the lcores in order (duplicates kept, for the
+// validator to report); nullopt on bad syntax.
+std::optional<std::vector<unsigned>> parse_lcore_list(std::string_view text);
+
 } // namespace haplane::config

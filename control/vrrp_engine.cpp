@@ -1,6 +1,7 @@
 #include "control/vrrp_engine.hpp"
 
 #include "control/kernel_mirror.hpp"
+#include "dataplane/classify.hpp"
 
 #include <fmt/format.h>
 
@@ -20,19 +21,6 @@ constexpr size_t DROP_KINDS = static_cast<size_t>(Drop::count_);
 // A flood of bad adverts must not flood the log: one line per reason and
 // instance per interval, the count says the rest.
 constexpr auto DROP_LOG_INTERVAL = 10s;
-
-// The port's EUI-64 link-local: the v6 advert source (RFC 5798 §5.1.2.1).
-IpAddress link_local_of(const wire::Mac& mac) {
-    IpAddress a;
-    a.family = Family::v6;
-    a.bytes = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(mac[0] ^ 0x02), mac[1], mac[2], 0xff, 0xfe,
-               mac[3], mac[4], mac[5]};
-    return a;
-}
-
-std::string mac_str(const wire::Mac& m) {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
 
 } // namespace
 
@@ -100,7 +88,8 @@ VrrpEngine::VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, 
                                          " has no IPv4 address to send adverts from");
             mc.primary_ip = own->address;
         } else {
-            mc.primary_ip = link_local_of(ports_.mac(port));
+            mc.primary_ip.family = Family::v6;
+            mc.primary_ip.bytes = dataplane::link_local_from_mac(ports_.mac(port));   // RFC 5798 §5.1.2.1
         }
 
         auto in = std::make_unique<Instance>(*this, cfg, i, port, mc);
@@ -227,6 +216,20 @@ void VrrpEngine::schedule_garp_refresh(Instance& in) {
     });
 }
 
+// The host stack sees the VIPs while MASTER; a netlink failure is logged,
+// never allowed to stall the election.
+void VrrpEngine::mirror_vips(Instance& in, bool add) {
+    if (!mirror_ || !in.mirror_if) return;
+    for (const auto& v : in.cfg.virtual_ipaddresses) {
+        try {
+            if (add) mirror_->add(*in.mirror_if, v);
+            else mirror_->remove(*in.mirror_if, v);
+        } catch (const std::exception& e) {
+            log_.error("({}) {}", in.cfg.name, e.what());
+        }
+    }
+}
+
 void VrrpEngine::publish_vips(size_t port) {
     std::vector<VrrpPorts::VipBinding> vips;
     for (const auto& in : instances_) {
@@ -244,15 +247,7 @@ void VrrpEngine::state_changed(Instance& in, State from, State to) {
     if (to == State::MASTER) {
         // Answer for the VIPs first, then tell the segment (RFC 5798 §6.4.1).
         publish_vips(in.port);
-        if (mirror_ && in.mirror_if) {
-            for (const auto& v : in.cfg.virtual_ipaddresses) {
-                try {
-                    mirror_->add(*in.mirror_if, v);
-                } catch (const std::exception& e) {
-                    log_.error("({}) {}", in.cfg.name, e.what());
-                }
-            }
-        }
+        mirror_vips(in, true);
         log_.info("({}) setting VIPs.", in.cfg.name);
         send_garp_burst(in, in.cfg.garp.master_repeat);
         if (in.cfg.garp.master_delay > config::Duration::zero())
@@ -267,15 +262,7 @@ void VrrpEngine::state_changed(Instance& in, State from, State to) {
         cancel(in.garp_delay_timer);
         cancel(in.garp_refresh_timer);
         publish_vips(in.port);
-        if (mirror_ && in.mirror_if) {
-            for (const auto& v : in.cfg.virtual_ipaddresses) {
-                try {
-                    mirror_->remove(*in.mirror_if, v);
-                } catch (const std::exception& e) {
-                    log_.error("({}) {}", in.cfg.name, e.what());
-                }
-            }
-        }
+        mirror_vips(in, false);
         log_.info("({}) removing VIPs.", in.cfg.name);
     }
 }
@@ -380,7 +367,7 @@ nlohmann::json VrrpEngine::status() const {
                         {"version", in->cfg.version},
                         {"advert_interval_ms", in->cfg.advert_interval / 1ms},
                         {"master_adver_interval_ms", in->machine.master_adver_interval() / 1ms},
-                        {"mac", mac_str(in->src_mac)},
+                        {"mac", dataplane::mac_to_string(in->src_mac)},
                         {"became_master", in->machine.became_master()},
                         {"adverts_sent", in->adverts_sent},
                         {"adverts_received", in->adverts_received},

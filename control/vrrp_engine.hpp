@@ -73,6 +73,7 @@ private:
     void schedule_garp_refresh(Instance& in);
     void state_changed(Instance& in, vrrp::State from, vrrp::State to);
     void publish_vips(size_t port);
+    void mirror_vips(Instance& in, bool add);
     void log_drop(Instance* in, size_t port, vrrp::Drop drop, const vrrp::Received& r, uint8_t ttl);
 
     const config::Config& config_;

@@ -1,6 +1,7 @@
 #include "dataplane/classify.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace haplane::dataplane {
@@ -50,6 +51,12 @@ const wire::Mac* PortAddresses::answer_v6(const uint8_t* ip) const {
 std::array<uint8_t, 16> link_local_from_mac(const Mac& mac) {
     return {0xfe, 0x80, 0, 0, 0, 0, 0, 0,
             static_cast<uint8_t>(mac[0] ^ 0x02), mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
+}
+
+std::string mac_to_string(const Mac& m) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return buf;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "dataplane/wire.hpp"
 
 #include <array>
+#include <string>
 #include <cstdint>
 #include <vector>
 
@@ -74,5 +75,8 @@ bool wear_vip_mac(uint8_t* frame, size_t len, const PortAddresses& port);
 // fe80::/64 with the modified EUI-64 interface id of `mac` (RFC 4291 2.5.1),
 // the link-local address the kernel gives an interface with that MAC.
 std::array<uint8_t, 16> link_local_from_mac(const wire::Mac& mac);
+
+// "02:11:22:33:44:55"
+std::string mac_to_string(const wire::Mac& mac);
 
 } // namespace haplane::dataplane

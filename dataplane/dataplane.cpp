@@ -1,5 +1,6 @@
 #include "dataplane/dataplane.hpp"
 
+#include "config/loader.hpp"
 #include "dataplane/eal_args.hpp"
 #include "dataplane/worker.hpp"
 
@@ -30,11 +31,6 @@ constexpr unsigned RING_SIZE = 1024;
     throw std::runtime_error(what + ": " + rte_strerror(err < 0 ? -err : err));
 }
 
-std::string mac_string(const wire::Mac& m) {
-    char buf[18];
-    snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-    return buf;
-}
 
 // EAL is process-wide: initialised by the first Dataplane, cleaned up by it.
 class Eal {
@@ -163,7 +159,7 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
     : impl_(std::make_unique<Impl>()) {
     Impl& d = *impl_;
     d.poll = config.global.dpdk.poll;
-    auto lcores = parse_lcore_list(config.global.dpdk.lcores);
+    auto lcores = config::parse_lcore_list(config.global.dpdk.lcores);
     if (!lcores || lcores->size() < 2)
         throw std::runtime_error("global.dpdk.lcores must name at least two lcores (control + worker)");
 
@@ -229,7 +225,7 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
         if (port.kernel_mirror) {
             // The TAP wears the port's MAC, so the kernel's frames need no rewrite.
             std::string tap_vdev = "net_tap_" + port.name;
-            std::string args = "iface=" + *port.kernel_mirror + ",mac=" + mac_string(info.mac);
+            std::string args = "iface=" + *port.kernel_mirror + ",mac=" + mac_to_string(info.mac);
             int rc = rte_vdev_init(tap_vdev.c_str(), args.c_str());
             if (rc != 0) fail(label + ": cannot create kernel mirror " + *port.kernel_mirror, rc);
             uint16_t tap_id = port_id_by_name(tap_vdev);

@@ -1,41 +1,8 @@
 #include "dataplane/eal_args.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 namespace haplane::dataplane {
-
-namespace {
-
-std::optional<unsigned> to_unsigned(std::string_view s) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-    return v;
-}
-
-} // namespace
-
-std::optional<std::vector<unsigned>> parse_lcore_list(const std::string& text) {
-    std::vector<unsigned> out;
-    std::string_view rest = text;
-    while (!rest.empty()) {
-        auto comma = rest.find(',');
-        std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        auto dash = item.find('-');
-        auto first = to_unsigned(item.substr(0, dash));
-        auto last = dash == std::string_view::npos ? first : to_unsigned(item.substr(dash + 1));
-        if (!first || !last || *last < *first || *last >= 1024) return std::nullopt;
-        for (unsigned l = *first; l <= *last; ++l) {
-            for (unsigned seen : out)
-                if (seen == l) return std::nullopt;
-            out.push_back(l);
-        }
-    }
-    if (out.empty()) return std::nullopt;
-    return out;
-}
 
 std::string device_name(const config::Port& port) {
     std::string name = port.device.substr(0, port.device.find(','));

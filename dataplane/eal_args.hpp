@@ -10,9 +10,6 @@
 
 namespace haplane::dataplane {
 
-// "0-1", "0,2-3" -> {0,1}, {0,2,3}; nullopt on junk or an empty list.
-std::optional<std::vector<unsigned>> parse_lcore_list(const std::string& text);
-
 // The EAL name of a port's device: "net_af_packet0,iface=x" -> "net_af_packet0",
 // "03:00.1" -> "0000:03:00.1" (how the PCI bus names it).
 std::string device_name(const config::Port& port);

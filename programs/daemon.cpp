@@ -7,6 +7,7 @@
 #include "control/netlink.hpp"
 #include "control/status.hpp"
 #include "control/vrrp_engine.hpp"
+#include "dataplane/classify.hpp"
 #include "dataplane/dataplane.hpp"
 
 #include <chrono>
@@ -65,11 +66,6 @@ private:
     int fd_ = -1;
 };
 
-std::string mac_string(const wire::Mac& m) {
-    char buf[18];
-    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-    return buf;
-}
 
 // The VRRP engine's view of the dataplane.
 class DataplanePorts : public control::VrrpPorts {
@@ -124,7 +120,7 @@ private:
         std::vector<control::PortStatus> out;
         const auto& infos = dataplane_.ports();
         for (size_t i = 0; i < infos.size(); ++i)
-            out.push_back({infos[i].name, mac_string(infos[i].mac), dataplane_.link_up(i), dataplane_.port_stats(i)});
+            out.push_back({infos[i].name, dataplane::mac_to_string(infos[i].mac), dataplane_.link_up(i), dataplane_.port_stats(i)});
         return out;
     }
 

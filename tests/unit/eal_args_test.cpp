@@ -20,17 +20,6 @@ config::Port port(std::string name, std::string device) {
 }
 } // namespace
 
-TEST(LcoreList, ParsesRangesAndLists) {
-    EXPECT_EQ(parse_lcore_list("0-1"), (std::vector<unsigned>{0, 1}));
-    EXPECT_EQ(parse_lcore_list("0,2-3"), (std::vector<unsigned>{0, 2, 3}));
-    EXPECT_EQ(parse_lcore_list("1-3,5"), (std::vector<unsigned>{1, 2, 3, 5}));
-    EXPECT_FALSE(parse_lcore_list(""));
-    EXPECT_FALSE(parse_lcore_list("3-1"));
-    EXPECT_FALSE(parse_lcore_list("0,0"));
-    EXPECT_FALSE(parse_lcore_list("a"));
-    EXPECT_FALSE(parse_lcore_list("0-"));
-}
-
 TEST(EalArgs, LabDefaultsHaveNoHugepagesAndNoPci) {
     config::Config c;
     c.ports.push_back(port("ext", "net_af_packet0,iface=veth0"));

@@ -5,12 +5,13 @@
 
 #include "control/event_loop.hpp"
 #include "control/log.hpp"
+#include "control/stream_server.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <string>
-#include <unordered_map>
+#include <optional>
 
 namespace haplane::control {
 
@@ -25,17 +26,11 @@ public:
     ControlSocket& operator=(const ControlSocket&) = delete;
 
 private:
-    struct Client { std::string in, out; size_t sent = 0; };
-    void accept_clients();
-    void on_client(int fd, uint32_t events);
-    void drop(int fd);
+    std::optional<std::string> answer(const std::string& request);
 
-    EventLoop& loop_;
-    Log& log_;
     std::string path_;
     Handler handler_;
-    int listen_fd_ = -1;
-    std::unordered_map<int, Client> clients_;
+    std::optional<StreamServer> server_;
 };
 
 } // namespace haplane::control

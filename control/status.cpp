@@ -71,13 +71,15 @@ json virtual_server_json(const config::VirtualServer& vs) {
 } // namespace
 
 json status_document(const config::Config& config, const std::vector<PortStatus>& ports,
-                     const json* vrrp_list) {
+                     const json* vrrp_list, const json* virtual_servers) {
     json vrrp = json::array();
     if (vrrp_list) vrrp = *vrrp_list;
     else
         for (const auto& vi : config.vrrp_instances) vrrp.push_back(vrrp_json(vi));
     json services = json::array();
-    for (const auto& vs : config.virtual_servers) services.push_back(virtual_server_json(vs));
+    if (virtual_servers) services = *virtual_servers;
+    else
+        for (const auto& vs : config.virtual_servers) services.push_back(virtual_server_json(vs));
     json port_list = json::array();
     for (const auto& p : ports) port_list.push_back(port_json(p));
     return {{"router_id", config.global.router_id},

@@ -21,7 +21,10 @@ struct PortStatus {
 
 // `vrrp`: the VRRP engine's list; without it, instances are reported as
 // configured, in INIT.
+// `virtual_servers`: the load balancer's list with its counters; without
+// it, virtual servers are reported as configured, with zero counters.
 nlohmann::json status_document(const config::Config& config, const std::vector<PortStatus>& ports,
-                               const nlohmann::json* vrrp = nullptr);
+                               const nlohmann::json* vrrp = nullptr,
+                               const nlohmann::json* virtual_servers = nullptr);
 
 } // namespace haplane::control

@@ -47,6 +47,7 @@ struct VrrpEngine::Instance : vrrp::Machine::Hooks {
     void send_advert(uint8_t priority) override { engine.send_advert(*this, priority); }
     void state_changed(State from, State to) override { engine.state_changed(*this, from, to); }
     void log(const std::string& line) override { engine.log_.info("{}", line); }
+    bool may_become_master() override { return !engine.gate_ || engine.gate_(index); }
 };
 
 // Per port: the receive checks' view of its instances, peers' MACs learnt
@@ -240,6 +241,14 @@ void VrrpEngine::publish_vips(size_t port) {
 }
 
 void VrrpEngine::state_changed(Instance& in, State from, State to) {
+    apply_state(in, from, to);
+    // The timer may have to move (a forced transition happens outside it);
+    // the observer may steer other instances (sync groups).
+    reschedule(in);
+    if (observer_) observer_(in.index, from, to);
+}
+
+void VrrpEngine::apply_state(Instance& in, State from, State to) {
     auto cancel = [this](std::optional<EventLoop::TimerId>& t) {
         if (t) loop_.cancel(*t);
         t.reset();
@@ -374,6 +383,7 @@ nlohmann::json VrrpEngine::status() const {
                         {"garps_sent", in->garps_sent},
                         {"address_mismatch", in->address_mismatch},
                         {"drops", drops}});
+        if (status_extra_) status_extra_(in->index, list.back());
     }
     return list;
 }
@@ -390,6 +400,35 @@ void VrrpEngine::set_fault(size_t instance, bool fault) {
     Instance& in = *instances_.at(instance);
     in.machine.set_fault(EventLoop::Clock::now(), fault);
     reschedule(in);
+}
+
+void VrrpEngine::force_master(size_t instance) {
+    Instance& in = *instances_.at(instance);
+    in.machine.force_master(EventLoop::Clock::now());
+    reschedule(in);
+}
+
+void VrrpEngine::force_backup(size_t instance) {
+    Instance& in = *instances_.at(instance);
+    in.machine.force_backup(EventLoop::Clock::now());
+    reschedule(in);
+}
+
+void VrrpEngine::clear_counters() {
+    for (auto& in : instances_) {
+        in->adverts_sent = in->adverts_received = in->garps_sent = in->address_mismatch = 0;
+        in->drops = {};
+    }
+}
+
+bool VrrpEngine::has_live_master(size_t instance) const {
+    return instances_.at(instance)->machine.has_live_master(EventLoop::Clock::now());
+}
+
+State VrrpEngine::state(size_t instance) const { return instances_.at(instance)->machine.state(); }
+
+uint8_t VrrpEngine::effective_priority(size_t instance) const {
+    return instances_.at(instance)->machine.effective_priority();
 }
 
 } // namespace haplane::control

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,7 @@ struct VrrpPorts {
     // Every VIP the port answers for now; replaces the previous list.
     virtual void set_vips(size_t port, const std::vector<VipBinding>& vips) = 0;
     virtual void listen_on_mac(size_t port, const wire::Mac& mac) = 0;
+    virtual bool link_up(size_t port) const = 0;
 };
 
 class VrrpEngine {
@@ -58,10 +60,27 @@ public:
     // The CONTRACT's "vrrp" list, with per-instance counters.
     nlohmann::json status() const;
 
-    // For tracking (sync groups, scripts, ports, files) to steer instances.
+    // For tracking, sync groups and notify (VrrpSupervisor) to steer and
+    // watch instances, by index in config.vrrp_instances.
     size_t instance_count() const;
+    vrrp::State state(size_t instance) const;
+    uint8_t effective_priority(size_t instance) const;
     void set_effective_priority(size_t instance, uint8_t priority);
     void set_fault(size_t instance, bool fault);
+    void force_master(size_t instance);
+    void force_backup(size_t instance);
+    // Called after every state change, once the change took effect.
+    using Observer = std::function<void(size_t instance, vrrp::State from, vrrp::State to)>;
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+    // Extra status fields per instance (tracking), merged into status().
+    using StatusExtra = std::function<void(size_t instance, nlohmann::json& entry)>;
+    void set_status_extra(StatusExtra extra) { status_extra_ = std::move(extra); }
+    // Asked before a BACKUP takes over on its own (sync groups hold it back).
+    using Gate = std::function<bool(size_t instance)>;
+    void set_gate(Gate gate) { gate_ = std::move(gate); }
+    bool has_live_master(size_t instance) const;
+    // `haplanectl stats --clear`: the per-instance counters start again at 0.
+    void clear_counters();
 
 private:
     struct Instance;
@@ -72,6 +91,7 @@ private:
     void send_garp_burst(Instance& in, unsigned count);
     void schedule_garp_refresh(Instance& in);
     void state_changed(Instance& in, vrrp::State from, vrrp::State to);
+    void apply_state(Instance& in, vrrp::State from, vrrp::State to);
     void publish_vips(size_t port);
     void mirror_vips(Instance& in, bool add);
     void log_drop(Instance* in, size_t port, vrrp::Drop drop, const vrrp::Received& r, uint8_t ttl);
@@ -84,6 +104,9 @@ private:
     std::vector<std::unique_ptr<Instance>> instances_;
     std::vector<std::unique_ptr<PortState>> port_states_;   // index = port index
     bool running_ = false;
+    Observer observer_;
+    Gate gate_;
+    StatusExtra status_extra_;
 };
 
 } // namespace haplane::control

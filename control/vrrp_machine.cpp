@@ -71,6 +71,7 @@ void Machine::shutdown(TimePoint) {
 
 void Machine::become_master(TimePoint now) {
     master_down_timer_.reset();
+    last_accepted_advert_.reset();
     lower_master_seen_.reset();
     master_adver_interval_ = config_.advert_interval;
     // The advert goes first, then the owner's GARPs (state_changed), §6.4.1.
@@ -88,10 +89,14 @@ void Machine::become_backup(TimePoint now) {
 }
 
 void Machine::force_backup(TimePoint now) {
-    if (state_ == State::MASTER || state_ == State::INIT) {
-        if (state_ == State::MASTER) hooks_.send_advert(PRIORITY_STOP);
-        become_backup(now);
-    }
+    if (state_ != State::MASTER) return;
+    hooks_.send_advert(PRIORITY_STOP);
+    log("sent 0 priority");
+    become_backup(now);
+}
+
+void Machine::force_master(TimePoint now) {
+    if (state_ == State::BACKUP) become_master(now);
 }
 
 // §6.4.3: higher priority, or equal priority from a higher primary address.
@@ -124,6 +129,7 @@ void Machine::on_advert(TimePoint now, const IpAddress& source, uint8_t priority
             if (priority >= priority_) lower_master_seen_.reset();
             if (config_.version == 3) master_adver_interval_ = interval;
             master_ip_ = source;
+            last_accepted_advert_ = now;
             arm_master_down(now);
         }
         // else: a lower-priority master we may preempt: let the timer run out.
@@ -156,7 +162,15 @@ void Machine::on_timer(TimePoint now) {
         adver_timer_ = *adver_timer_ + config_.advert_interval;
         if (*adver_timer_ <= now) adver_timer_ = now + config_.advert_interval;   // we were late
     }
-    if (state_ == State::BACKUP && master_down_timer_ && now >= *master_down_timer_) become_master(now);
+    if (state_ == State::BACKUP && master_down_timer_ && now >= *master_down_timer_) {
+        if (hooks_.may_become_master()) become_master(now);
+        else arm_master_down(now);   // held back by a sync group member; look again later
+    }
+}
+
+bool Machine::has_live_master(TimePoint now) const {
+    return state_ == State::BACKUP && last_accepted_advert_ &&
+           now < *last_accepted_advert_ + master_down_interval(config_.version, priority_, master_adver_interval_);
 }
 
 void Machine::set_fault(TimePoint now, bool fault) {

@@ -50,6 +50,9 @@ public:
         virtual void state_changed(State from, State to) = 0;
         // One line in keepalived's wording, already prefixed "(NAME) ".
         virtual void log(const std::string& line) = 0;
+        // Sync groups: may this BACKUP take over now that its master is
+        // silent? (No, while another member still hears a live master.)
+        virtual bool may_become_master() { return true; }
     };
 
     Machine(MachineConfig config, Hooks& hooks);
@@ -67,10 +70,15 @@ public:
     // Priority after tracking (1..254; 255 only for the owner). A MASTER
     // advertises the change at once.
     void set_effective_priority(TimePoint now, uint8_t priority);
-    // Sync groups: move to BACKUP (when a group member fell) keeping timers sane.
+    // Sync groups: follow a member to BACKUP (a MASTER resigns with priority
+    // 0 so the peer's member takes over at once) or to MASTER (a BACKUP
+    // claims at once, as if its master-down timer had fired).
     void force_backup(TimePoint now);
+    void force_master(TimePoint now);
 
     std::optional<TimePoint> next_deadline() const;
+    // BACKUP and still hearing a master it accepts (within Master_Down_Interval).
+    bool has_live_master(TimePoint now) const;
     State state() const { return state_; }
     uint8_t effective_priority() const { return priority_; }
     const MachineConfig& config() const { return config_; }
@@ -98,6 +106,7 @@ private:
     TimePoint started_{};
     std::optional<TimePoint> lower_master_seen_;   // preempt_delay runs from here
     std::optional<IpAddress> master_ip_;
+    std::optional<TimePoint> last_accepted_advert_;
     uint64_t transitions_ = 0;
     uint64_t became_master_ = 0;
 };

@@ -41,6 +41,9 @@ struct PortStats {
     std::array<uint64_t, static_cast<size_t>(wire::Malformed::count_)> malformed{};
 
     void accumulate(const PortCounters& c);
+    // What was counted since `baseline` was taken (`haplanectl stats --clear`:
+    // the workers' counters are never written by anyone else).
+    PortStats since(const PortStats& baseline) const;
 };
 
 } // namespace haplane::dataplane

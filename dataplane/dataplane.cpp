@@ -337,6 +337,29 @@ void Dataplane::set_vips(size_t port_index, const std::vector<Vip>& vips) {
     d.table_owner = std::move(next);
 }
 
+void Dataplane::set_forwarders(const std::vector<Forwarder*>& forwarders) {
+    Impl& d = *impl_;
+    if (d.running) throw std::logic_error("set_forwarders after the workers started");
+    for (size_t w = 0; w < d.contexts.size(); ++w) d.contexts[w].lb = w < forwarders.size() ? forwarders[w] : nullptr;
+}
+
+void Dataplane::set_lb_addresses(size_t port_index, const std::vector<IpAddress>& addresses) {
+    Impl& d = *impl_;
+    auto next = std::make_unique<AddressTable>(*d.table_owner);
+    PortAddresses& port = next->ports.at(port_index);
+    port.lb4.clear();
+    port.lb6.clear();
+    for (const auto& a : addresses) {
+        if (a.is_v4()) port.lb4.push_back(a.v4_net());
+        else port.lb6.push_back(a.bytes);
+    }
+    d.table.store(next.get(), std::memory_order_release);
+    rte_rcu_qsbr_synchronize(d.rcu.get(), RTE_QSBR_THRID_INVALID);
+    d.table_owner = std::move(next);
+}
+
+void Dataplane::synchronize() { rte_rcu_qsbr_synchronize(impl_->rcu.get(), RTE_QSBR_THRID_INVALID); }
+
 void Dataplane::listen_on_mac(size_t port_index, const wire::Mac& mac) {
     rte_ether_addr addr;
     std::memcpy(addr.addr_bytes, mac.data(), 6);
@@ -386,6 +409,22 @@ bool Dataplane::control_tx_idle() const {
 }
 
 int Dataplane::control_event_fd() const { return impl_->event_fd; }
+
+PortStats PortStats::since(const PortStats& b) const {
+    PortStats d = *this;
+    auto sub = [](uint64_t& x, uint64_t y) { x = x >= y ? x - y : 0; };
+    sub(d.rx_packets, b.rx_packets);
+    sub(d.rx_bytes, b.rx_bytes);
+    sub(d.tx_packets, b.tx_packets);
+    sub(d.tx_bytes, b.tx_bytes);
+    sub(d.rx_dropped, b.rx_dropped);
+    sub(d.tx_dropped, b.tx_dropped);
+    sub(d.from_kernel, b.from_kernel);
+    sub(d.to_kernel_dropped, b.to_kernel_dropped);
+    for (size_t i = 0; i < d.verdicts.size(); ++i) sub(d.verdicts[i], b.verdicts[i]);
+    for (size_t i = 0; i < d.malformed.size(); ++i) sub(d.malformed[i], b.malformed[i]);
+    return d;
+}
 
 void PortStats::accumulate(const PortCounters& c) {
     rx_packets += c.rx_packets.get();

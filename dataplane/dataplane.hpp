@@ -6,6 +6,7 @@
 #include "config/address.hpp"
 #include "config/config.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/forwarder.hpp"
 #include "dataplane/wire.hpp"
 
 #include <memory>
@@ -55,6 +56,18 @@ public:
     // Receive frames sent to `mac` too (a VRRP virtual MAC): a MAC filter
     // entry, or promiscuous mode where the PMD has none.
     void listen_on_mac(size_t port_index, const wire::Mac& mac);
+
+    // ---- load balancer (lb/) ----
+    // One forwarder per worker (index = worker number), or an empty list
+    // for none. Call before start_workers; they outlive the workers.
+    void set_forwarders(const std::vector<Forwarder*>& forwarders);
+    // Addresses the load balancer sends from on this port (fnat local
+    // addresses): ARP/ND answered like own ones, traffic to them offered to
+    // the load balancer. Replaces the port's list; published like set_vips.
+    void set_lb_addresses(size_t port_index, const std::vector<IpAddress>& addresses);
+    // An RCU grace period: returns once every worker has finished the poll
+    // round it was in, so what they read before is no longer in use.
+    void synchronize();
 
     // The control thread's packet door. send_frame copies the bytes into an
     // mbuf and queues it for worker 0 to transmit; false if the queue is full.

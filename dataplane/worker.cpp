@@ -57,20 +57,139 @@ void address_to_mirror(rte_mbuf* m, const PortAddresses& port) {
     if ((frame[0] & 1) == 0) std::memcpy(frame, port.mac.data(), 6);
 }
 
-void handle_port_burst(const WorkerContext& w, const PortRuntime& port, const PortAddresses& addresses,
-                       PortCounters& cnt, rte_mbuf** bufs, uint16_t n) {
+// ---- load balancer stage (lb/ behind dataplane::Forwarder) ----
+
+// ARP replies and neighbour advertisements to our addresses: the load
+// balancer's control side learns real servers' MACs from them.
+bool is_neighbour_answer(const uint8_t* frame, const Classified& c) {
+    if (c.parsed.ethertype == wire::ETHERTYPE_ARP) return true;
+    return c.parsed.ethertype == wire::ETHERTYPE_IPV6 && c.parsed.ip_proto == wire::IPPROTO_ICMPV6_ &&
+           c.parsed.l4_offset != 0 && frame[c.parsed.l4_offset] == wire::ICMPV6_NA;
+}
+
+bool lb_claims(const void* ctx, const uint8_t* frame, const wire::Parsed& p) {
+    return static_cast<const Forwarder*>(ctx)->claims(frame, p);
+}
+
+// Frames the load balancer claimed: collected per port burst, handed to the
+// forwarder together, then sent out of whichever port it chose. Frames
+// whose next hop is still being resolved wait here a little (like the
+// kernel's unresolved-neighbour queue) and are offered again every round.
+class LbStage {
+public:
+    void add(rte_mbuf* m, uint16_t port_index, const Classified& c) {
+        LbPacket& p = pkts_[n_];
+        p = LbPacket{};
+        p.frame = frame_of(m);
+        p.len = rte_pktmbuf_data_len(m);
+        p.headroom = rte_pktmbuf_headroom(m);
+        p.tailroom = rte_pktmbuf_tailroom(m);
+        p.in_port = port_index;
+        p.parsed = c.parsed;
+        mbufs_[n_++] = m;
+    }
+
+    void flush(const WorkerContext& w, uint64_t now) {
+        if (n_ == 0) return;
+        w.lb->forward(pkts_, n_);
+        dispatch(w, mbufs_, pkts_, nullptr, n_, now);
+        n_ = 0;
+    }
+
+    void retry_held(const WorkerContext& w, uint64_t now) {
+        if (n_held_ == 0) return;
+        rte_mbuf* mbufs[kMaxHeld];
+        LbPacket pkts[kMaxHeld];
+        uint64_t deadlines[kMaxHeld];
+        const uint16_t n = n_held_;
+        for (uint16_t i = 0; i < n; ++i) {
+            mbufs[i] = held_[i].m;
+            pkts[i] = held_[i].pkt;
+            deadlines[i] = held_[i].deadline;
+        }
+        n_held_ = 0;
+        w.lb->forward(pkts, n);
+        dispatch(w, mbufs, pkts, deadlines, n, now);
+    }
+
+    void release(const WorkerContext& w) {
+        for (uint16_t i = 0; i < n_held_; ++i) rte_pktmbuf_free(held_[i].m);
+        if (n_held_ && w.lb) w.lb->held_dropped(n_held_);
+        n_held_ = 0;
+    }
+
+private:
+    static constexpr uint16_t kMaxHeld = 64;
+    static constexpr uint64_t kHoldSeconds = 2;
+    struct Held {
+        rte_mbuf* m;
+        LbPacket pkt;
+        uint64_t deadline;
+    };
+
+    void dispatch(const WorkerContext& w, rte_mbuf** mbufs, LbPacket* pkts, const uint64_t* deadlines, uint16_t n,
+                  uint64_t now) {
+        const auto& ports = *w.ports;
+        rte_mbuf* out[kMaxHeld > BURST ? kMaxHeld : BURST];
+        uint16_t to_send = 0, held_dropped = 0;
+        for (uint16_t i = 0; i < n; ++i) {
+            LbPacket& p = pkts[i];
+            rte_mbuf* m = mbufs[i];
+            if (p.out_port == LbPacket::kHold) {
+                const uint64_t deadline = deadlines ? deadlines[i] : now + rte_get_timer_hz() * kHoldSeconds;
+                if (n_held_ < kMaxHeld && now < deadline) {
+                    held_[n_held_++] = Held{m, p, deadline};
+                    mbufs[i] = nullptr;
+                    continue;
+                }
+                ++held_dropped;
+                p.out_port = LbPacket::kDrop;
+            }
+            if (p.out_port >= ports.size()) {
+                rte_pktmbuf_free(m);
+                w.counters[p.in_port].rx_dropped.add();
+                mbufs[i] = nullptr;
+                continue;
+            }
+            if (p.prepended) rte_pktmbuf_prepend(m, p.prepended);   // the bytes are already written
+            m->data_len = p.len;
+            m->pkt_len = p.len;
+            ++to_send;
+        }
+        if (held_dropped) w.lb->held_dropped(held_dropped);
+        if (to_send == 0) return;
+        for (size_t port = 0; port < ports.size(); ++port) {
+            uint16_t k = 0;
+            for (uint16_t i = 0; i < n; ++i)
+                if (mbufs[i] && pkts[i].out_port == port) out[k++] = mbufs[i];
+            if (k) send_counted(ports[port].port_id, w.queue, out, k, w.counters[port]);
+        }
+    }
+
+    rte_mbuf* mbufs_[BURST];
+    LbPacket pkts_[BURST];
+    uint16_t n_ = 0;
+    Held held_[kMaxHeld];
+    uint16_t n_held_ = 0;
+};
+
+void handle_port_burst(const WorkerContext& w, uint16_t port_index, const PortAddresses& addresses,
+                       rte_mbuf** bufs, uint16_t n, LbStage& lb, uint64_t now) {
+    const PortRuntime& port = (*w.ports)[port_index];
+    PortCounters& cnt = w.counters[port_index];
     rte_mbuf* back_out[BURST];
     rte_mbuf* to_kernel[BURST];
     rte_mbuf* to_control[BURST];
     uint16_t n_back = 0, n_kernel = 0, n_control = 0;
     uint64_t bytes = 0;
+    const LbHook hook = w.lb ? LbHook{lb_claims, w.lb} : LbHook{};
 
     for (uint16_t i = 0; i < n && i < 4; ++i) rte_prefetch0(frame_of(bufs[i]));
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 4 < n) rte_prefetch0(frame_of(bufs[i + 4]));
         rte_mbuf* m = bufs[i];
         bytes += rte_pktmbuf_pkt_len(m);
-        Classified c = classify(frame_of(m), rte_pktmbuf_data_len(m), addresses);
+        Classified c = classify(frame_of(m), rte_pktmbuf_data_len(m), addresses, hook);
         switch (c.verdict) {
         case Verdict::arp_reply:
             wire::arp_request_to_reply(frame_of(m), *c.answer_mac);
@@ -81,6 +200,10 @@ void handle_port_burst(const WorkerContext& w, const PortRuntime& port, const Po
             else { rte_pktmbuf_free(m); cnt.rx_dropped.add(); }
             break;
         case Verdict::to_kernel:
+            if (w.lb && is_neighbour_answer(frame_of(m), c)) {
+                // A copy for the load balancer's neighbour table (slow path).
+                if (rte_mbuf* copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX)) to_control[n_control++] = copy;
+            }
             if (port.tap_id == NO_PORT) { rte_pktmbuf_free(m); cnt.rx_dropped.add(); break; }
             address_to_mirror(m, addresses);
             to_kernel[n_kernel++] = m;
@@ -88,11 +211,13 @@ void handle_port_burst(const WorkerContext& w, const PortRuntime& port, const Po
         case Verdict::to_vrrp:
             to_control[n_control++] = m;
             break;
+        case Verdict::to_lb:
+            lb.add(m, port_index, c);
+            break;
         case Verdict::malformed:
             cnt.malformed[static_cast<size_t>(c.malformed)].add();
             [[fallthrough]];
         case Verdict::not_mine:
-        case Verdict::to_lb:     // lb/ has no forwarding yet
         case Verdict::count_:
             rte_pktmbuf_free(m);
             cnt.rx_dropped.add();
@@ -104,6 +229,7 @@ void handle_port_burst(const WorkerContext& w, const PortRuntime& port, const Po
     cnt.rx_bytes.add(bytes);
 
     send_counted(port.port_id, w.queue, back_out, n_back, cnt);
+    if (w.lb) lb.flush(w, now);
     if (n_kernel) {
         uint16_t sent = rte_eth_tx_burst(port.tap_id, w.queue, to_kernel, n_kernel);
         if (sent < n_kernel) {
@@ -179,17 +305,25 @@ int worker_main(void* arg) {
     rte_mbuf* bufs[BURST];
     // Sleeps of a few microseconds must not be rounded up by the default 50 µs slack.
     if (w.poll == config::PollMode::adaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    LbStage lb;
+    const uint64_t hz = rte_get_timer_hz();
+    const uint64_t start = rte_get_timer_cycles();
     rte_rcu_qsbr_thread_register(w.rcu, w.queue);
     rte_rcu_qsbr_thread_online(w.rcu, w.queue);
 
     while (!w.quit->load(std::memory_order_relaxed)) {
         unsigned work = 0;
+        const uint64_t now = rte_get_timer_cycles();
         const AddressTable* table = w.table->load(std::memory_order_acquire);
+        if (w.lb) {
+            w.lb->begin_round(static_cast<uint32_t>((now - start) / hz));
+            lb.retry_held(w, now);
+        }
         for (size_t i = 0; i < ports.size(); ++i) {
             const PortRuntime& port = ports[i];
             PortCounters& cnt = w.counters[i];
             uint16_t n = rte_eth_rx_burst(port.port_id, w.queue, bufs, BURST);
-            if (n) handle_port_burst(w, port, table->ports[i], cnt, bufs, n);
+            if (n) handle_port_burst(w, static_cast<uint16_t>(i), table->ports[i], bufs, n, lb, now);
             work += n;
             if (port.tap_id != NO_PORT) work += forward_from_kernel(w, port, table->ports[i], cnt);
             if (w.queue == 0 && port.control_tx) work += send_from_control(w, port, cnt);
@@ -200,6 +334,7 @@ int worker_main(void* arg) {
             else backoff.idle(w.rcu, w.queue);
         }
     }
+    lb.release(w);
     rte_rcu_qsbr_thread_offline(w.rcu, w.queue);
     rte_rcu_qsbr_thread_unregister(w.rcu, w.queue);
     return 0;

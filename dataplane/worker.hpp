@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "dataplane/classify.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/forwarder.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -43,6 +44,9 @@ struct WorkerContext {
     config::PollMode poll = config::PollMode::busy;
     rte_ring* to_control = nullptr;      // VRRP adverts for the control thread
     int to_control_event_fd = -1;        // eventfd poked when to_control got frames
+    // The load balancer's fast path for this worker (nullptr: no virtual
+    // services). Set before the workers start.
+    Forwarder* lb = nullptr;
 };
 
 // rte_eal_remote_launch entry point; arg is a WorkerContext*.

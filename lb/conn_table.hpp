@@ -59,6 +59,17 @@ public:
 
     void remove(Conn* c) { flows_.remove(c); }
 
+    // Pushes the flow's expiry to now + its state's timeout.
+    void touch(Conn* c, uint32_t now) { flows_.set_deadline(c, now + timeouts_.of(c->entry.state)); }
+
+    // An entry that never expires by itself: its owner removes it (the
+    // reply-direction entry of a NAT flow goes with its forward entry).
+    static constexpr uint32_t kNever = 0xffffffffu;
+    Conn* insert_pinned(const FlowKey& key, const ConnEntry& entry) { return flows_.insert(key, entry, kNever); }
+
+    uint32_t index_of(const Conn* c) const { return flows_.index_of(c); }
+    Conn* at(uint32_t n) { return flows_.at(n); }
+
     // See FlowTable::expire: on_expired(const Conn&) for each expired flow.
     template <class OnExpired>
     size_t expire(uint32_t now, size_t max_work, OnExpired&& on_expired) {

@@ -105,6 +105,14 @@ public:
 
     void remove(Conn* c);
 
+    // Stable node numbers, for an entry that refers to another flow (a
+    // NAT reply entry names its forward flow).
+    uint32_t index_of(const Conn* c) const { return node_of(c); }
+    // The live flow with node number n, or nullptr.
+    Conn* at(uint32_t n) {
+        return n < capacity_ && nodes_[n].wheel_slot_ != Conn::kFree ? &nodes_[n] : nullptr;
+    }
+
     // Expires every flow whose deadline is <= now, handing each to
     // on_expired(const Conn&) just before it is freed (for counters; the
     // callback must not modify the table). Visits at most max_work nodes;

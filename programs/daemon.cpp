@@ -4,9 +4,13 @@
 #include "control/control_socket.hpp"
 #include "control/event_loop.hpp"
 #include "control/kernel_mirror.hpp"
+#include "control/lb_control.hpp"
+#include "control/metrics.hpp"
 #include "control/netlink.hpp"
 #include "control/status.hpp"
+#include "control/script_runner.hpp"
 #include "control/vrrp_engine.hpp"
+#include "control/vrrp_supervisor.hpp"
 #include "dataplane/classify.hpp"
 #include "dataplane/dataplane.hpp"
 
@@ -79,10 +83,34 @@ public:
         dp_.set_vips(port, out);
     }
     void listen_on_mac(size_t port, const wire::Mac& mac) override { dp_.listen_on_mac(port, mac); }
+    bool link_up(size_t port) const override { return dp_.link_up(port); }
 
 private:
     dataplane::Dataplane& dp_;
 };
+
+// ---- LB (load balancer) section ----
+// The load balancer's view of the dataplane, and the ports as it sees them.
+class DataplaneLb : public control::LbPorts {
+public:
+    explicit DataplaneLb(dataplane::Dataplane& dp) : dp_(dp) {}
+    bool send(size_t port, const uint8_t* frame, size_t len) override { return dp_.send_frame(port, frame, len); }
+    void synchronize() override { dp_.synchronize(); }
+    void set_lb_addresses(size_t port, const std::vector<IpAddress>& addresses) override {
+        dp_.set_lb_addresses(port, addresses);
+    }
+
+private:
+    dataplane::Dataplane& dp_;
+};
+
+std::vector<lb::PortView> lb_port_views(const config::Config& config, const dataplane::Dataplane& dp) {
+    std::vector<lb::PortView> out;
+    for (size_t i = 0; i < config.ports.size(); ++i)
+        out.push_back({config.ports[i].name, dp.ports().at(i).mac, config.ports[i].addresses});
+    return out;
+}
+// ---- end of LB section ----
 
 class Daemon {
 public:
@@ -92,22 +120,37 @@ public:
           mirror_(netlink_, log_, config_.ports),
           ports_(dataplane_),
           vrrp_(config_, loop_, log_, ports_, &mirror_),
+          scripts_(loop_),
+          supervisor_(config_, loop_, log_, vrrp_, ports_, scripts_),
+          lb_ports_(dataplane_),
+          lb_(config_, loop_, log_, lb_ports_, lb_port_views(config_, dataplane_), dataplane_.worker_count()),
           socket_(loop_, log_, config_.global.control_socket,
                   [this](const nlohmann::json& request) { return handle(request); }) {
+        if (config_.global.metrics_listen)
+            metrics_.emplace(loop_, log_, *config_.global.metrics_listen, [this] { return status(); });
         loop_.watch(signals_.fd(), EPOLLIN, [this](uint32_t) { on_signal(); });
         loop_.watch(dataplane_.control_event_fd(), EPOLLIN, [this](uint32_t) { on_control_frames(); });
+        dataplane_.set_forwarders(lb_.forwarders());   // LB
     }
+    // The workers use lb_'s forwarders: they stop before it goes.
+    ~Daemon() { dataplane_.stop_workers(); }
 
     int run() {
         dataplane_.start_workers();
         log_.info("haplane {} started: {} port(s), {} worker(s)", config_.global.router_id,
                   config_.ports.size(), dataplane_.worker_count());
+        if (auto error = scripts_.set_user(config_.global.script_user)) throw std::runtime_error(*error);
+        supervisor_.start();   // tracking is known before the first election
         vrrp_.start();
+        lb_.start();
         loop_.run();
         log_.info("Stopping");
         // Masters resign (priority 0) and give their VIPs back; the workers
         // must still be running to send those last adverts.
         vrrp_.stop();
+        supervisor_.stop();
+        scripts_.finish(std::chrono::seconds(2));   // let the notify "stop" scripts run
+        lb_.stop();
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
         while (!dataplane_.control_tx_idle() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -120,20 +163,35 @@ private:
         std::vector<control::PortStatus> out;
         const auto& infos = dataplane_.ports();
         for (size_t i = 0; i < infos.size(); ++i)
-            out.push_back({infos[i].name, dataplane::mac_to_string(infos[i].mac), dataplane_.link_up(i), dataplane_.port_stats(i)});
+            out.push_back({infos[i].name, dataplane::mac_to_string(infos[i].mac), dataplane_.link_up(i),
+                           dataplane_.port_stats(i).since(port_baseline_.size() > i ? port_baseline_[i] : dataplane::PortStats{})});
         return out;
     }
 
     nlohmann::json status() const {
         nlohmann::json vrrp = vrrp_.status();
-        return control::status_document(config_, port_status(), &vrrp);
+        if (!lb_.enabled()) return control::status_document(config_, port_status(), &vrrp);
+        nlohmann::json services = lb_.virtual_servers();   // LB
+        nlohmann::json doc = control::status_document(config_, port_status(), &vrrp, &services);
+        doc["lb"] = lb_.summary();
+        return doc;
     }
 
     nlohmann::json handle(const nlohmann::json& request) {
         std::string command = request.value("command", "");
         if (command == "status" || command == "vrrp" || command == "services") return status();
         if (command == "reload") return reload();
+        if (command == "clear_stats") return clear_stats();
         return {{"error", "unknown command \"" + command + "\""}};
+    }
+
+    nlohmann::json clear_stats() {
+        port_baseline_.clear();
+        for (size_t i = 0; i < dataplane_.ports().size(); ++i) port_baseline_.push_back(dataplane_.port_stats(i));
+        vrrp_.clear_counters();
+        lb_.clear_counters();   // LB
+        log_.info("Counters cleared");
+        return {{"ok", true}};
     }
 
     // Validate first; a file with problems changes nothing.
@@ -176,7 +234,9 @@ private:
     void on_control_frames() {
         dataplane_.drain_control_frames(
             [](void* self, size_t port, const uint8_t* frame, size_t len) {
-                static_cast<Daemon*>(self)->vrrp_.on_frame(port, frame, len);
+                auto* d = static_cast<Daemon*>(self);
+                // LB: ARP replies / NAs the workers copied for neighbour resolution.
+                if (!d->lb_.on_frame(port, frame, len)) d->vrrp_.on_frame(port, frame, len);
             },
             this);
     }
@@ -191,7 +251,13 @@ private:
     control::KernelMirror mirror_;
     DataplanePorts ports_;
     control::VrrpEngine vrrp_;
+    control::ScriptRunner scripts_;
+    control::VrrpSupervisor supervisor_;
+    DataplaneLb lb_ports_;
+    control::LbControl lb_;
     control::ControlSocket socket_;
+    std::optional<control::MetricsServer> metrics_;
+    std::vector<dataplane::PortStats> port_baseline_;   // `stats --clear`
 };
 
 } // namespace

@@ -1,4 +1,5 @@
 // haplane: the daemon's command line (CONTRACT.md, "The daemon").
+#include "config/keepalived_import.hpp"
 #include "config/loader.hpp"
 #include "control/log.hpp"
 #include "programs/daemon.hpp"
@@ -59,8 +60,15 @@ int main(int argc, char** argv) {
     }
     if (vm.count("command")) {
         const auto& words = vm["command"].as<std::vector<std::string>>();
-        if (words[0] == "import-keepalived")
-            return usage_error("import-keepalived is not available in this version yet");
+        if (words[0] == "import-keepalived") {
+            // keepalived.conf -> YAML on stdout; warnings and notes on stderr.
+            if (words.size() != 2) return usage_error("usage: haplane import-keepalived KEEPALIVED.CONF");
+            const auto imported = haplane::config::import_keepalived_file(words[1]);
+            for (const auto& m : imported.messages) std::cerr << m.str() << "\n";
+            if (!imported.ok) return 1;
+            std::cout << imported.yaml << std::flush;
+            return std::cout ? 0 : 1;
+        }
         return usage_error("unknown command '" + words[0] + "'");
     }
     if (!vm.count("file")) return usage_error("missing -f FILE");

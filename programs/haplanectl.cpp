@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -72,19 +75,53 @@ std::string endpoint(const json& address, const json& port) {
     return a + ":" + text(port);
 }
 
-// Like `ipvsadm -Ln --stats`.
+uint64_t count(const json& o, const char* key, const char* fallback = nullptr) {
+    if (o.contains(key) && o[key].is_number()) return o[key].get<uint64_t>();
+    if (fallback && o.contains(fallback) && o[fallback].is_number()) return o[fallback].get<uint64_t>();
+    return 0;
+}
+
+std::string proto_upper(const json& vs) {
+    std::string p = text(vs["protocol"]);
+    for (auto& c : p) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return p;
+}
+
+// Like `ipvsadm -Ln --stats`: totals since start (or since `stats --clear`).
 void print_services(const json& doc) {
-    fmt::print("Prot LocalAddress:Port Scheduler Method\n  -> RemoteAddress:Port       Weight  Healthy  ActiveConn   Packets     Bytes\n");
+    fmt::print("Prot LocalAddress:Port Scheduler Method\n  -> RemoteAddress:Port           Weight Health      Conns   InPkts  OutPkts  InBytes OutBytes\n");
     for (const auto& vs : doc["virtual_servers"]) {
-        std::string proto = vs["protocol"].get<std::string>();
-        for (auto& c : proto) c = static_cast<char>(std::toupper(c));
-        fmt::print("{:<4} {} {} {}  ActiveConn {} Packets {} Bytes {}\n", proto, endpoint(vs["vip"], vs["port"]),
-                   text(vs["scheduler"]), text(vs["method"]), text(vs["active_connections"]),
-                   text(vs["packets"]), text(vs["bytes"]));
+        fmt::print("{:<4} {:<28} {:<4} {:<4} {:>8} {:>8} {:>8} {:>8} {:>8}\n", proto_upper(vs),
+                   endpoint(vs["vip"], vs["port"]), text(vs["scheduler"]), text(vs["method"]),
+                   count(vs, "connections", "active_connections"), count(vs, "in_packets", "packets"),
+                   count(vs, "out_packets"), count(vs, "in_bytes", "bytes"), count(vs, "out_bytes"));
         for (const auto& rs : vs["real_servers"])
-            fmt::print("  -> {:<24} {:>6}  {:<7}  {:>10} {:>9} {:>9}\n", endpoint(rs["address"], rs["port"]),
-                       text(rs["weight"]), rs["healthy"].get<bool>() ? "yes" : "no",
-                       text(rs["active_connections"]), text(rs["packets"]), text(rs["bytes"]));
+            fmt::print("  -> {:<28} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", endpoint(rs["address"], rs["port"]),
+                       text(rs["weight"]), rs.value("healthy", true) ? "up" : "down",
+                       count(rs, "connections", "active_connections"), count(rs, "in_packets", "packets"),
+                       count(rs, "out_packets"), count(rs, "in_bytes", "bytes"), count(rs, "out_bytes"));
+    }
+}
+
+// Like `ipvsadm -Ln --rate`: per-second rates between two samples.
+void print_rates(const json& a, const json& b, double seconds) {
+    auto rate = [seconds](const json& x, const json& y, const char* k, const char* fb = nullptr) {
+        return static_cast<uint64_t>(static_cast<double>(count(y, k, fb) - std::min(count(y, k, fb), count(x, k, fb))) / seconds);
+    };
+    fmt::print("Prot LocalAddress:Port\n  -> RemoteAddress:Port                CPS    InPPS   OutPPS    InBPS   OutBPS\n");
+    const auto& before = a["virtual_servers"];
+    const auto& after = b["virtual_servers"];
+    for (size_t i = 0; i < after.size() && i < before.size(); ++i) {
+        const auto &x = before[i], &y = after[i];
+        fmt::print("{:<4} {:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n", proto_upper(y), endpoint(y["vip"], y["port"]),
+                   rate(x, y, "connections"), rate(x, y, "in_packets", "packets"), rate(x, y, "out_packets"),
+                   rate(x, y, "in_bytes", "bytes"), rate(x, y, "out_bytes"));
+        for (size_t r = 0; r < y["real_servers"].size() && r < x["real_servers"].size(); ++r) {
+            const auto &rx = x["real_servers"][r], &ry = y["real_servers"][r];
+            fmt::print("  -> {:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n", endpoint(ry["address"], ry["port"]),
+                       rate(rx, ry, "connections"), rate(rx, ry, "in_packets", "packets"), rate(rx, ry, "out_packets"),
+                       rate(rx, ry, "in_bytes", "bytes"), rate(rx, ry, "out_bytes"));
+        }
     }
 }
 
@@ -102,11 +139,13 @@ void print_ports(const json& doc) {
 int main(int argc, char** argv) {
     po::options_description desc(
         "Usage: haplanectl [-s SOCKET] COMMAND [--json]\n"
-        "Commands: status, vrrp, services, reload\nOptions");
+        "Commands: status, vrrp, services [--rate], reload, stats --clear\nOptions");
     desc.add_options()
         ("help,h", "show this help")
         ("socket,s", po::value<std::string>()->default_value(DEFAULT_SOCKET), "the daemon's control socket")
-        ("json", "print JSON instead of tables");
+        ("json", "print JSON instead of tables")
+        ("rate", "services: per-second rates over one second (like ipvsadm --rate)")
+        ("clear", "stats: zero the counters");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>());
     po::options_description all;
@@ -127,12 +166,35 @@ int main(int argc, char** argv) {
     }
     const std::string command = vm["command"].as<std::string>();
     const bool as_json = vm.count("json") > 0;
-    if (command != "status" && command != "vrrp" && command != "services" && command != "reload") {
+    if (command != "status" && command != "vrrp" && command != "services" && command != "reload" &&
+        command != "stats") {
         std::cerr << "haplanectl: unknown command '" << command << "'\n";
         return 2;
     }
+    const std::string socket_path = vm["socket"].as<std::string>();
     try {
-        json doc = request(vm["socket"].as<std::string>(), command);
+        if (command == "stats") {
+            if (!vm.count("clear")) {
+                std::cerr << "haplanectl: stats takes --clear\n";
+                return 2;
+            }
+            json doc = request(socket_path, "clear_stats");
+            if (as_json) std::cout << doc.dump(2) << "\n";
+            else std::cout << "counters cleared\n";
+            return 0;
+        }
+        if (command == "services" && vm.count("rate")) {
+            json a = request(socket_path, "services");
+            auto t0 = std::chrono::steady_clock::now();
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            json b = request(socket_path, "services");
+            double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (as_json) std::cout << json{{"before", a["virtual_servers"]}, {"after", b["virtual_servers"]},
+                                           {"seconds", seconds}}.dump(2) << "\n";
+            else print_rates(a, b, seconds);
+            return 0;
+        }
+        json doc = request(socket_path, command);
         if (command == "reload") {
             if (as_json) std::cout << doc.dump(2) << "\n";
             else if (doc.value("ok", false)) std::cout << doc.value("message", std::string("reloaded")) << "\n";

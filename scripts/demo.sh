@@ -44,7 +44,7 @@ ip -n "$CLI" link set lo up; ip -n "$APP" link set lo up
 ip link add cli0 netns "$CLI" type veth peer name lb1-ext netns "$APP"
 ip -n "$CLI" link set cli0 up; ip -n "$APP" link set lb1-ext up
 ip netns exec "$CLI" ethtool -K cli0 tx off >/dev/null
-ip netns exec "$APP" sysctl -qw net.ipv4.conf.lb1-ext.arp_ignore=8 net.ipv6.conf.lb1-ext.disable_ipv6=1
+ip netns exec "$APP" sysctl -qw net.ipv4.conf.lb1-ext.arp_ignore=8 net.ipv6.conf.lb1-ext.disable_ipv6=1 net.ipv4.conf.lb1-ext.rp_filter=1
 ip -n "$CLI" addr add 10.10.0.1/24 dev cli0
 
 cat > "$DIR/lb1.yaml" <<YAML

@@ -8,7 +8,7 @@ PACKAGES=(
   libdpdk-dev dpdk-dev dpdk
   libnl-3-dev libnl-route-3-dev libyaml-cpp-dev libboost-program-options-dev
   nlohmann-json3-dev libfmt-dev libgtest-dev libpcap-dev
-  python3 python3-scapy iproute2 ethtool curl keepalived tcpdump procps
+  python3 python3-scapy python3-prometheus-client iproute2 ethtool curl keepalived tcpdump procps
 )
 
 missing=()

@@ -87,6 +87,9 @@ def prepare_dpdk_side(ifname, ns):
     reads: keep it from answering for the appliance's addresses."""
     run(["sysctl", "-qw", f"net.ipv4.conf.{ifname}.arp_ignore=8"], ns=ns)
     run(["sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"], ns=ns)
+    # Nothing routes back through it: the kernel drops what arrives there
+    # instead of answering (with RSTs) for addresses the kernel mirror holds.
+    run(["sysctl", "-qw", f"net.ipv4.conf.{ifname}.rp_filter=1"], ns=ns)
 
 
 def offload_off(ifname, ns):
@@ -172,22 +175,23 @@ class Segment:
     """An Ethernet segment: a bridge in its own namespace, and veths from it
     into the namespaces that plug in."""
 
-    def __init__(self, ns):
+    def __init__(self, ns, bridge="br0"):
         self.ns = ns
+        self.bridge = bridge
         self.n = 0
-        run(["ip", "link", "add", "br0", "type", "bridge"], ns=ns)
+        run(["ip", "link", "add", bridge, "type", "bridge"], ns=ns)
         # No STP, no forwarding delay, no multicast snooping: a plain hub-like switch.
-        run(["ip", "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
+        run(["ip", "link", "set", bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0",
              "mcast_snooping", "0"], ns=ns)
-        run(["ip", "link", "set", "br0", "up"], ns=ns)
+        run(["ip", "link", "set", bridge, "up"], ns=ns)
 
     def attach(self, ns, ifname, dpdk=False):
         """A veth from the bridge to `ifname` in `ns`. dpdk=True: the end a
         DPDK af_packet port reads (the kernel there is told to keep out)."""
         self.n += 1
-        peer = f"sw{self.n}"
+        peer = f"{self.bridge}p{self.n}"
         veth(peer, self.ns, ifname, ns)
-        run(["ip", "link", "set", peer, "master", "br0"], ns=self.ns)
+        run(["ip", "link", "set", peer, "master", self.bridge], ns=self.ns)
         if dpdk:
             prepare_dpdk_side(ifname, ns)
         else:

@@ -151,7 +151,8 @@ with lab.netns(SW, CLI, KA, HP):
                      hp.output())
         took = time.monotonic() - t0
         # Master_Down_Interval = 3*100ms + (256-50)*100ms/256 = 380 ms
-        report.check(0.3 <= took <= 1.0, f"it took Master_Down_Interval ({took:.2f}s, expect ~0.38s)")
+        # Master_Down_Interval after the last advert, which came up to one interval before the kill
+        report.check(0.25 <= took <= 1.0, f"it took Master_Down_Interval ({took:.2f}s, expect 0.28-0.38s)")
         report.check(lab.wait_for(lambda: who_has_vip() == "haplane", 5), "the VIP answers from haplane")
 
         # 5. keepalived returns with a lower priority and preempt off: haplane keeps MASTER.

@@ -190,3 +190,46 @@ TEST(WearVipMac, KernelFramesFromAVipWearItsVirtualMac) {
     EXPECT_FALSE(wear_vip_mac(own.data(), own.size(), table));
     EXPECT_EQ(0, std::memcmp(&own[6], PEER_MAC.data(), 6));
 }
+
+// ---- load balancer (lb/) parts of classify ----
+
+TEST(ClassifyLb, TheHookIsAskedOnlyForFramesUnicastToThePort) {
+    int calls = 0;
+    LbHook lb{[](const void* ctx, const uint8_t*, const wire::Parsed&) {
+                  ++*static_cast<int*>(const_cast<void*>(ctx));
+                  return true;
+              },
+              &calls};
+    auto to_port = ipv4("10.0.0.100", wire::IPPROTO_TCP_, 20);
+    EXPECT_EQ(verdict_of(to_port, lb), Verdict::to_lb);
+    auto flooded = to_port;
+    flooded[5] ^= 0x01;   // another host's MAC (a flooded or looped-back frame)
+    EXPECT_EQ(verdict_of(flooded, lb), Verdict::not_mine);
+    auto broadcast = to_port;
+    std::memset(broadcast.data(), 0xff, 6);
+    EXPECT_EQ(verdict_of(broadcast, lb), Verdict::not_mine);
+    EXPECT_EQ(calls, 1);
+
+    // A VIP's virtual MAC counts as the port's.
+    PortAddresses t = port_table();
+    const wire::Mac vmac = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x33};
+    t.vip4.push_back({IpAddress::parse("10.0.0.100")->v4_net(), vmac});
+    auto to_vmac = to_port;
+    std::memcpy(to_vmac.data(), vmac.data(), 6);
+    EXPECT_EQ(classify(to_vmac.data(), to_vmac.size(), t, lb).verdict, Verdict::to_lb);
+}
+
+TEST(ClassifyLb, FnatLocalAddressesAreAnsweredForButNotTheKernels) {
+    PortAddresses t = port_table();
+    t.lb4.push_back(IpAddress::parse("10.0.0.200")->v4_net());
+    t.lb6.push_back(IpAddress::parse("fd00::200")->bytes);
+    auto req = arp(1, "10.0.0.200");
+    auto c = classify(req.data(), req.size(), t);
+    EXPECT_EQ(c.verdict, Verdict::arp_reply);
+    ASSERT_NE(c.answer_mac, nullptr);
+    EXPECT_EQ(*c.answer_mac, PORT_MAC);
+    auto ns = neighbor_solicit("fd00::200");
+    EXPECT_EQ(classify(ns.data(), ns.size(), t).verdict, Verdict::nd_reply);
+    auto tcp = ipv4("10.0.0.200", wire::IPPROTO_TCP_, 20);
+    EXPECT_EQ(classify(tcp.data(), tcp.size(), t).verdict, Verdict::not_mine) << "without a hook: not the kernel's";
+}

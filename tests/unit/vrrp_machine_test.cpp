@@ -303,3 +303,44 @@ TEST(VrrpMachine, CountsTransitions) {
     EXPECT_EQ(m.transitions(), 3u);
     EXPECT_EQ(m.became_master(), 1u);
 }
+
+namespace {
+struct GatedRecorder : Recorder {
+    bool allow = false;
+    bool may_become_master() override { return allow; }
+};
+} // namespace
+
+TEST(VrrpMachine, SyncGroupGateHoldsBackATakeover) {
+    GatedRecorder r;
+    Machine m(v3(150), r);
+    m.start(T0);
+    run_until(m, T0 + 10s);
+    EXPECT_EQ(m.state(), State::BACKUP) << "held back while another member hears a master";
+    r.allow = true;
+    run_until(m, T0 + 15s);
+    EXPECT_EQ(m.state(), State::MASTER);
+}
+
+TEST(VrrpMachine, HasLiveMasterWhileAdvertsArrive) {
+    Recorder r;
+    Machine m(v3(100), r);
+    m.start(T0);
+    EXPECT_FALSE(m.has_live_master(T0));
+    m.on_advert(T0 + 1s, ip("10.0.0.2"), 200, 1s);
+    EXPECT_TRUE(m.has_live_master(T0 + 2s));
+    EXPECT_FALSE(m.has_live_master(T0 + 5s)) << "silent for longer than Master_Down_Interval";
+    m.on_advert(T0 + 6s, ip("10.0.0.2"), 50, 1s);   // lower: preemptable, not accepted
+    EXPECT_FALSE(m.has_live_master(T0 + 6500ms));
+}
+
+TEST(VrrpMachine, ForceMasterAndForceBackup) {
+    Recorder r;
+    Machine m(v3(100), r);
+    m.start(T0);
+    m.force_master(T0 + 1s);
+    EXPECT_EQ(m.state(), State::MASTER);
+    m.force_backup(T0 + 2s);
+    EXPECT_EQ(m.state(), State::BACKUP);
+    EXPECT_EQ(r.events[r.events.size() - 2], "advert 0") << "resigning lets the peer take over at once";
+}

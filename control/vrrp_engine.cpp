@@ -26,7 +26,7 @@ constexpr auto DROP_LOG_INTERVAL = 10s;
 
 struct VrrpEngine::Instance : vrrp::Machine::Hooks {
     VrrpEngine& engine;
-    const config::VrrpInstance& cfg;
+    config::VrrpInstance cfg;   // a copy: a reload replaces the daemon's config
     size_t index;
     size_t port;
     std::optional<std::string> mirror_if;
@@ -41,8 +41,8 @@ struct VrrpEngine::Instance : vrrp::Machine::Hooks {
     std::array<uint64_t, DROP_KINDS> drops{};
     std::array<EventLoop::Clock::time_point, DROP_KINDS> last_drop_log{};
 
-    Instance(VrrpEngine& e, const config::VrrpInstance& c, size_t i, size_t p, vrrp::MachineConfig mc)
-        : engine(e), cfg(c), index(i), port(p), machine(std::move(mc), *this) {}
+    Instance(VrrpEngine& e, config::VrrpInstance c, size_t i, size_t p, vrrp::MachineConfig mc)
+        : engine(e), cfg(std::move(c)), index(i), port(p), machine(std::move(mc), *this) {}
 
     void send_advert(uint8_t priority) override { engine.send_advert(*this, priority); }
     void state_changed(State from, State to) override { engine.state_changed(*this, from, to); }
@@ -62,45 +62,61 @@ struct VrrpEngine::PortState {
 
 VrrpEngine::VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, VrrpPorts& ports,
                        KernelMirror* mirror)
-    : config_(config), loop_(loop), log_(log), ports_(ports), mirror_(mirror) {
-    for (size_t p = 0; p < config.ports.size(); ++p) port_states_.push_back(std::make_unique<PortState>());
+    : loop_(loop), log_(log), ports_(ports), mirror_(mirror) {
+    for (const auto& p : config.ports) {
+        port_names_.push_back(p.name);
+        port_states_.push_back(std::make_unique<PortState>());
+    }
+    for (size_t i = 0; i < config.vrrp_instances.size(); ++i)
+        instances_.push_back(make_instance(config, i));
+    rebuild_views();
+}
 
-    for (size_t i = 0; i < config.vrrp_instances.size(); ++i) {
-        const auto& cfg = config.vrrp_instances[i];
-        size_t port = 0;
-        while (port < config.ports.size() && config.ports[port].name != cfg.port) ++port;
-        if (port == config.ports.size()) throw std::runtime_error("(" + cfg.name + ") unknown port " + cfg.port);
-        const auto& port_cfg = config.ports[port];
-        const Family family = cfg.family();
+std::unique_ptr<VrrpEngine::Instance> VrrpEngine::make_instance(const config::Config& config, size_t i) {
+    const auto& cfg = config.vrrp_instances[i];
+    size_t port = 0;
+    while (port < config.ports.size() && config.ports[port].name != cfg.port) ++port;
+    if (port == config.ports.size()) throw std::runtime_error("(" + cfg.name + ") unknown port " + cfg.port);
+    const auto& port_cfg = config.ports[port];
+    const Family family = cfg.family();
 
-        vrrp::MachineConfig mc;
-        mc.name = cfg.name;
-        mc.version = cfg.version;
-        mc.priority = cfg.priority;
-        mc.advert_interval = cfg.advert_interval;
-        mc.preempt = cfg.preempt;
-        mc.preempt_delay = cfg.preempt_delay;
-        mc.wants_master = cfg.state == config::VrrpState::MASTER;
-        if (family == Family::v4) {
-            auto own = std::find_if(port_cfg.addresses.begin(), port_cfg.addresses.end(),
-                                    [](const IpPrefix& a) { return a.address.is_v4(); });
-            if (own == port_cfg.addresses.end())
-                throw std::runtime_error("(" + cfg.name + ") port " + cfg.port +
-                                         " has no IPv4 address to send adverts from");
-            mc.primary_ip = own->address;
-        } else {
-            mc.primary_ip.family = Family::v6;
-            mc.primary_ip.bytes = dataplane::link_local_from_mac(ports_.mac(port));   // RFC 5798 §5.1.2.1
-        }
+    vrrp::MachineConfig mc;
+    mc.name = cfg.name;
+    mc.version = cfg.version;
+    mc.priority = cfg.priority;
+    mc.advert_interval = cfg.advert_interval;
+    mc.preempt = cfg.preempt;
+    mc.preempt_delay = cfg.preempt_delay;
+    mc.wants_master = cfg.state == config::VrrpState::MASTER;
+    if (family == Family::v4) {
+        auto own = std::find_if(port_cfg.addresses.begin(), port_cfg.addresses.end(),
+                                [](const IpPrefix& a) { return a.address.is_v4(); });
+        if (own == port_cfg.addresses.end())
+            throw std::runtime_error("(" + cfg.name + ") port " + cfg.port + " has no IPv4 address to send adverts from");
+        mc.primary_ip = own->address;
+    } else {
+        mc.primary_ip.family = Family::v6;
+        mc.primary_ip.bytes = dataplane::link_local_from_mac(ports_.mac(port));   // RFC 5798 §5.1.2.1
+    }
 
-        auto in = std::make_unique<Instance>(*this, cfg, i, port, mc);
-        in->primary = mc.primary_ip;
-        in->mirror_if = port_cfg.kernel_mirror;
-        in->src_mac = cfg.use_vmac ? vrrp::virtual_mac(cfg.vrid, family) : ports_.mac(port);
+    auto in = std::make_unique<Instance>(*this, cfg, i, port, mc);
+    in->primary = mc.primary_ip;
+    in->mirror_if = port_cfg.kernel_mirror;
+    in->src_mac = cfg.use_vmac ? vrrp::virtual_mac(cfg.vrid, family) : ports_.mac(port);
+    return in;
+}
 
+// The receive checks' view of each port's instances, from the instances.
+void VrrpEngine::rebuild_views() {
+    for (auto& ps : port_states_) {
+        ps->views.clear();
+        ps->view_owner.clear();
+    }
+    for (auto& in : instances_) {
+        const auto& cfg = in->cfg;
         vrrp::InstanceView view;
         view.vrid = cfg.vrid;
-        view.family = family;
+        view.family = cfg.family();
         view.version = cfg.version;
         view.interval_cs = static_cast<uint16_t>(cfg.advert_interval / 10ms);
         if (cfg.authentication.type == config::Authentication::Type::PASS) {
@@ -109,10 +125,57 @@ VrrpEngine::VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, 
         }
         for (const auto& v : cfg.virtual_ipaddresses) view.vips.push_back(v.address);
         view.unicast_peers = cfg.unicast_peers;
-        port_states_[port]->views.push_back(std::move(view));
-        port_states_[port]->view_owner.push_back(in.get());
-        instances_.push_back(std::move(in));
+        port_states_[in->port]->views.push_back(std::move(view));
+        port_states_[in->port]->view_owner.push_back(in.get());
     }
+}
+
+// What the election depends on. Tracking, notify and GARP settings may
+// change under a running instance without a new election.
+static bool same_router(const config::VrrpInstance& a, const config::VrrpInstance& b) {
+    return a.name == b.name && a.port == b.port && a.vrid == b.vrid && a.priority == b.priority &&
+           a.state == b.state && a.version == b.version && a.advert_interval == b.advert_interval &&
+           a.preempt == b.preempt && a.preempt_delay == b.preempt_delay && a.authentication == b.authentication &&
+           a.unicast_peers == b.unicast_peers && a.use_vmac == b.use_vmac &&
+           a.virtual_ipaddresses == b.virtual_ipaddresses && a.virtual_routes == b.virtual_routes;
+}
+
+void VrrpEngine::reconfigure(const config::Config& next) {
+    // 1. Which running instance carries on as which new one.
+    std::vector<std::optional<size_t>> match(next.vrrp_instances.size());
+    std::vector<bool> taken(instances_.size(), false);
+    for (size_t i = 0; i < next.vrrp_instances.size(); ++i)
+        for (size_t o = 0; o < instances_.size(); ++o)
+            if (!taken[o] && same_router(instances_[o]->cfg, next.vrrp_instances[i])) {
+                match[i] = o;
+                taken[o] = true;
+                break;
+            }
+    // 2. The new ones, built before anything changes (this may throw).
+    std::vector<std::unique_ptr<Instance>> next_instances(next.vrrp_instances.size());
+    for (size_t i = 0; i < next.vrrp_instances.size(); ++i)
+        if (!match[i]) next_instances[i] = make_instance(next, i);
+    // 3. What is gone or changed resigns (priority 0 if MASTER) and gives its VIPs back.
+    for (size_t o = 0; o < instances_.size(); ++o) {
+        if (taken[o]) continue;
+        Instance& old = *instances_[o];
+        log_.info("({}) Removed or changed by the reload", old.cfg.name);
+        old.machine.shutdown(EventLoop::Clock::now());
+        if (old.timer) loop_.cancel(*old.timer);
+        old.timer.reset();
+    }
+    // 4. The rest carries on with its new settings (tracking, notify, GARP).
+    for (size_t i = 0; i < next_instances.size(); ++i) {
+        if (!match[i]) continue;
+        next_instances[i] = std::move(instances_[*match[i]]);
+        next_instances[i]->cfg = next.vrrp_instances[i];
+        next_instances[i]->index = i;
+    }
+    instances_ = std::move(next_instances);
+    rebuild_views();
+    if (running_)
+        for (size_t i = 0; i < instances_.size(); ++i)
+            if (!match[i]) start_instance(*instances_[i]);
 }
 
 VrrpEngine::~VrrpEngine() {
@@ -122,14 +185,15 @@ VrrpEngine::~VrrpEngine() {
 void VrrpEngine::start() {
     if (running_) return;
     running_ = true;
-    for (auto& in : instances_) {
-        if (in->cfg.use_vmac) ports_.listen_on_mac(in->port, in->src_mac);
-        log_.info("({}) Initialising on port {}: VRID {}, priority {}, VRRPv{}, advert every {}", in->cfg.name,
-                  in->cfg.port, in->cfg.vrid, in->cfg.priority, in->cfg.version,
-                  fmt::format("{}ms", in->cfg.advert_interval / 1ms));
-        in->machine.start(EventLoop::Clock::now());
-        reschedule(*in);
-    }
+    for (auto& in : instances_) start_instance(*in);
+}
+
+void VrrpEngine::start_instance(Instance& in) {
+    if (in.cfg.use_vmac) ports_.listen_on_mac(in.port, in.src_mac);
+    log_.info("({}) Initialising on port {}: VRID {}, priority {}, VRRPv{}, advert every {}ms", in.cfg.name,
+              in.cfg.port, in.cfg.vrid, in.cfg.priority, in.cfg.version, in.cfg.advert_interval / 1ms);
+    in.machine.start(EventLoop::Clock::now());
+    reschedule(in);
 }
 
 void VrrpEngine::stop() {
@@ -285,7 +349,7 @@ void VrrpEngine::log_drop(Instance* in, size_t port, Drop drop, const vrrp::Rece
     std::string who = in ? "(" + in->cfg.name + ") " : "";
     switch (drop) {
     case Drop::bad_ttl: log_.warning("{}invalid TTL/HL. Received {} and expect 255", who, ttl); break;
-    case Drop::too_short: log_.warning("{}Received a VRRP packet too short on {}", who, config_.ports[port].name); break;
+    case Drop::too_short: log_.warning("{}Received a VRRP packet too short on {}", who, port_names_[port]); break;
     case Drop::bad_version:
         log_.warning("{}wrong version. Received {} and expect {}", who, a.version, in ? in->cfg.version : 3);
         break;
@@ -298,7 +362,7 @@ void VrrpEngine::log_drop(Instance* in, size_t port, Drop drop, const vrrp::Rece
     case Drop::bad_type: log_.warning("{}Received a VRRP packet of an invalid type", who); break;
     case Drop::bad_checksum: log_.warning("{}Invalid VRRPv{} checksum", who, a.version); break;
     case Drop::unknown_vrid:
-        log_.warning("Received advert for unknown VRID {} on port {} from {}", a.vrid, config_.ports[port].name,
+        log_.warning("Received advert for unknown VRID {} on port {} from {}", a.vrid, port_names_[port],
                      a.source.str());
         break;
     case Drop::not_a_peer:

@@ -54,6 +54,11 @@ public:
     void start();
     // Graceful stop: MASTERs send priority 0 and give their VIPs back.
     void stop();
+    // Reload: instances whose election settings are unchanged keep their
+    // state (no new election, no GARP); removed or changed ones resign;
+    // new ones start. The ports must be the same. Instance indices follow
+    // `next.vrrp_instances`.
+    void reconfigure(const config::Config& next);
     // A frame classify() sent to VRRP, received on `port`.
     void on_frame(size_t port, const uint8_t* frame, size_t len);
 
@@ -86,6 +91,9 @@ private:
     struct Instance;
     struct PortState;
 
+    std::unique_ptr<Instance> make_instance(const config::Config& config, size_t index);
+    void rebuild_views();
+    void start_instance(Instance& in);
     void reschedule(Instance& in);
     void send_advert(Instance& in, uint8_t priority);
     void send_garp_burst(Instance& in, unsigned count);
@@ -96,7 +104,7 @@ private:
     void mirror_vips(Instance& in, bool add);
     void log_drop(Instance* in, size_t port, vrrp::Drop drop, const vrrp::Received& r, uint8_t ttl);
 
-    const config::Config& config_;
+    std::vector<std::string> port_names_;
     EventLoop& loop_;
     Log& log_;
     VrrpPorts& ports_;

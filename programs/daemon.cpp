@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <thread>
 #include <cstdio>
 #include <fstream>
@@ -121,7 +122,6 @@ public:
           ports_(dataplane_),
           vrrp_(config_, loop_, log_, ports_, &mirror_),
           scripts_(loop_),
-          supervisor_(config_, loop_, log_, vrrp_, ports_, scripts_),
           lb_ports_(dataplane_),
           lb_(config_, loop_, log_, lb_ports_, lb_port_views(config_, dataplane_), dataplane_.worker_count()),
           socket_(loop_, log_, config_.global.control_socket,
@@ -139,8 +139,7 @@ public:
         dataplane_.start_workers();
         log_.info("haplane {} started: {} port(s), {} worker(s)", config_.global.router_id,
                   config_.ports.size(), dataplane_.worker_count());
-        if (auto error = scripts_.set_user(config_.global.script_user)) throw std::runtime_error(*error);
-        supervisor_.start();   // tracking is known before the first election
+        start_supervisor();   // tracking is known before the first election
         vrrp_.start();
         lb_.start();
         loop_.run();
@@ -148,7 +147,7 @@ public:
         // Masters resign (priority 0) and give their VIPs back; the workers
         // must still be running to send those last adverts.
         vrrp_.stop();
-        supervisor_.stop();
+        supervisor_->stop();
         scripts_.finish(std::chrono::seconds(2));   // let the notify "stop" scripts run
         lb_.stop();
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
@@ -168,11 +167,20 @@ private:
         return out;
     }
 
+    // The config in force: the one started with, or the last reload's.
+    const config::Config& current() const { return reloaded_.empty() ? config_ : reloaded_.back(); }
+
+    void start_supervisor() {
+        if (auto error = scripts_.set_user(current().global.script_user)) throw std::runtime_error(*error);
+        supervisor_.emplace(current(), loop_, log_, vrrp_, ports_, scripts_);
+        supervisor_->start();
+    }
+
     nlohmann::json status() const {
         nlohmann::json vrrp = vrrp_.status();
-        if (!lb_.enabled()) return control::status_document(config_, port_status(), &vrrp);
+        if (!lb_.enabled()) return control::status_document(current(), port_status(), &vrrp);
         nlohmann::json services = lb_.virtual_servers();   // LB
-        nlohmann::json doc = control::status_document(config_, port_status(), &vrrp, &services);
+        nlohmann::json doc = control::status_document(current(), port_status(), &vrrp, &services);
         doc["lb"] = lb_.summary();
         return doc;
     }
@@ -205,17 +213,49 @@ private:
             }
             return {{"ok", false}, {"errors", errors}};
         }
-        log_.warning("Reload: {} is valid; applying changes without a restart is not supported yet",
-                     options_.config_file);
-        return {{"ok", true}, {"applied", false},
-                {"message", "configuration is valid; restart haplane to apply it"}};
+        const config::Config& now = current();
+        config::Config& next = *result.config;
+        // What the running dataplane was built from cannot change under it.
+        std::vector<std::string> restart;
+        if (!(next.ports == now.ports)) restart.push_back("ports");
+        if (!(next.global.dpdk == now.global.dpdk)) restart.push_back("global.dpdk");
+        if (next.global.control_socket != now.global.control_socket) restart.push_back("global.control_socket");
+        if (!(next.virtual_servers == now.virtual_servers) || !(next.global.timeouts == now.global.timeouts) ||
+            next.global.connections_per_lcore != now.global.connections_per_lcore)
+            restart.push_back("virtual_servers (or their timeouts)");
+        if (!restart.empty()) {
+            std::string what;
+            for (const auto& r : restart) what += (what.empty() ? "" : ", ") + r;
+            std::string message = "Reload refused: changes to " + what + " need a restart; nothing was changed";
+            log_.error("{}", message);
+            return {{"ok", false}, {"errors", {message}}};
+        }
+        try {
+            supervisor_.reset();   // scripts stop; tracking restarts from the new file below
+            vrrp_.reconfigure(next);
+        } catch (const std::exception& e) {
+            log_.error("Reload refused: {}", e.what());
+            start_supervisor();
+            return {{"ok", false}, {"errors", {std::string(e.what())}}};
+        }
+        const bool metrics_changed = next.global.metrics_listen != now.global.metrics_listen;
+        reloaded_.push_back(std::move(next));   // kept: parts of the daemon refer to it
+        start_supervisor();
+        if (metrics_changed) {
+            metrics_.reset();
+            if (current().global.metrics_listen)
+                metrics_.emplace(loop_, log_, *current().global.metrics_listen, [this] { return status(); });
+        }
+        log_.info("Reloaded {}", options_.config_file);
+        return {{"ok", true}, {"applied", true}, {"message", "reloaded " + options_.config_file}};
     }
 
     void dump_state() {
-        std::ofstream out(config_.global.state_dump_file);
+        const std::string& path = current().global.state_dump_file;
+        std::ofstream out(path);
         out << status().dump(2) << "\n";
-        if (out) log_.info("State written to {}", config_.global.state_dump_file);
-        else log_.error("Cannot write the state to {}", config_.global.state_dump_file);
+        if (out) log_.info("State written to {}", path);
+        else log_.error("Cannot write the state to {}", path);
     }
 
     void on_signal() {
@@ -241,7 +281,8 @@ private:
             this);
     }
 
-    config::Config config_;
+    config::Config config_;                 // as started: the dataplane and LB were built from it
+    std::deque<config::Config> reloaded_;   // every applied reload, the last in force
     const DaemonOptions& options_;
     control::Log& log_;
     SignalFd& signals_;
@@ -252,7 +293,7 @@ private:
     DataplanePorts ports_;
     control::VrrpEngine vrrp_;
     control::ScriptRunner scripts_;
-    control::VrrpSupervisor supervisor_;
+    std::optional<control::VrrpSupervisor> supervisor_;
     DataplaneLb lb_ports_;
     control::LbControl lb_;
     control::ControlSocket socket_;

@@ -80,8 +80,34 @@ try:
                  "reload of a bad file: refused with FILE:LINE:COLUMN", r.stdout + r.stderr)
     report.check(hp.status()["vrrp"][0]["state"] == "MASTER", "and nothing changed")
     report.check("Reload refused" in hp.output(), "the refusal is logged", hp.output())
+    # A good reload: VI_1's GARP settings change (no new election), VI_2 is new.
+    before = hp.status()["vrrp"][0]
+    with open(hp.config_path, "w") as f:
+        f.write(good.replace("    virtual_ipaddresses: [10.0.0.100/24]\n",
+                             "    virtual_ipaddresses: [10.0.0.100/24]\n    garp: { master_repeat: 2 }\n"
+                             "  - name: VI_2\n    port: ext\n    vrid: 52\n    priority: 255\n"
+                             "    advert_interval: 100ms\n    virtual_ipaddresses: [10.0.0.101/24]\n"))
+    r = hp.ctl("reload", check=False)
+    report.check(r.returncode == 0 and "reloaded" in r.stdout, "reload of a good file: applied", r.stdout + r.stderr)
+    after = hp.status()["vrrp"]
+    report.check(len(after) == 2 and after[0]["state"] == "MASTER" and after[0]["transitions"] == before["transitions"],
+                 "VI_1 kept its state: no new election", after)
+    report.check(lab.wait_for(lambda: hp.status()["vrrp"][1]["state"] == "MASTER", 2), "VI_2 started", hp.status())
+    # A changed election setting restarts that instance only; ports cannot change.
+    with open(hp.config_path, "w") as f:
+        f.write(good.replace("addresses: [10.0.0.1/24]", "addresses: [10.0.0.5/24]"))
+    r = hp.ctl("reload", check=False)
+    report.check(r.returncode == 1 and "ports" in r.stderr and "need a restart" in r.stderr,
+                 "a reload changing ports is refused: they need a restart", r.stdout + r.stderr)
+    report.check(len(hp.status()["vrrp"]) == 2, "and nothing changed")
+    hp.proc.send_signal(lab.signal.SIGHUP)   # SIGHUP does the same as haplanectl reload
+    report.check(lab.wait_for(lambda: hp.output().count("Reload refused: changes to ports") == 2, 3),
+                 "SIGHUP reloads too (and refuses the same way)", hp.output())
     with open(hp.config_path, "w") as f:
         f.write(good)
+    r = hp.ctl("reload", check=False)
+    report.check(r.returncode == 0 and len(hp.status()["vrrp"]) == 1, "reloading the first file removes VI_2",
+                 hp.status())
 finally:
     rc = hp.stop()
 report.check(rc == 0, "haplane stops cleanly", hp.output())

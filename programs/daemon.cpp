@@ -4,6 +4,7 @@
 #include "control/control_socket.hpp"
 #include "control/event_loop.hpp"
 #include "control/kernel_mirror.hpp"
+#include "control/check_service.hpp"
 #include "control/lb_control.hpp"
 #include "control/metrics.hpp"
 #include "control/netlink.hpp"
@@ -131,6 +132,10 @@ public:
         loop_.watch(signals_.fd(), EPOLLIN, [this](uint32_t) { on_signal(); });
         loop_.watch(dataplane_.control_event_fd(), EPOLLIN, [this](uint32_t) { on_control_frames(); });
         dataplane_.set_forwarders(lb_.forwarders());   // LB
+        if (lb_.enabled())
+            checks_.emplace(loop_, log_, scripts_, config_.virtual_servers,
+                            [this](size_t vs, const std::vector<control::check::RealServerHealth>& servers,
+                                   bool sorry) { on_health(vs, servers, sorry); });
     }
     // The workers use lb_'s forwarders: they stop before it goes.
     ~Daemon() { dataplane_.stop_workers(); }
@@ -142,6 +147,7 @@ public:
         start_supervisor();   // tracking is known before the first election
         vrrp_.start();
         lb_.start();
+        if (checks_) checks_->start();
         loop_.run();
         log_.info("Stopping");
         // Masters resign (priority 0) and give their VIPs back; the workers
@@ -149,6 +155,7 @@ public:
         vrrp_.stop();
         supervisor_->stop();
         scripts_.finish(std::chrono::seconds(2));   // let the notify "stop" scripts run
+        if (checks_) checks_->stop();
         lb_.stop();
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
         while (!dataplane_.control_tx_idle() && std::chrono::steady_clock::now() < deadline)
@@ -182,6 +189,7 @@ private:
         nlohmann::json services = lb_.virtual_servers();   // LB
         nlohmann::json doc = control::status_document(current(), port_status(), &vrrp, &services);
         doc["lb"] = lb_.summary();
+        if (checks_) doc["health_checks"] = checks_->status_json();
         return doc;
     }
 
@@ -270,6 +278,16 @@ private:
         }
     }
 
+    // Health checks decide which real servers take new connections: a dead
+    // one gets weight 0 (its established connections go on), published to
+    // the workers with RCU like any table change.
+    void on_health(size_t vs, const std::vector<control::check::RealServerHealth>& servers, bool sorry) {
+        for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].effective_weight(), servers[r].alive);
+        if (sorry)
+            log_.warning("Virtual server {} lost its quorum; its sorry server is not served by the dataplane yet",
+                         config_.virtual_servers[vs].name);
+    }
+
     // VRRP adverts from the workers, straight into the state machines.
     void on_control_frames() {
         dataplane_.drain_control_frames(
@@ -298,6 +316,7 @@ private:
     control::LbControl lb_;
     control::ControlSocket socket_;
     std::optional<control::MetricsServer> metrics_;
+    std::optional<control::check::HealthChecks> checks_;
     std::vector<dataplane::PortStats> port_baseline_;   // `stats --clear`
 };
 

@@ -32,18 +32,23 @@ EventLoop::~EventLoop() {
     close(epoll_fd_);
 }
 
+namespace {
+uint64_t tag(int fd, uint32_t generation) { return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd); }
+} // namespace
+
 void EventLoop::watch(int fd, uint32_t events, std::function<void(uint32_t)> callback) {
+    const uint32_t generation = next_generation_++;
     epoll_event ev{};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = tag(fd, generation);
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) sys_fail("epoll_ctl(ADD)");
-    watches_[fd] = std::move(callback);
+    watches_[fd] = Watch{generation, std::move(callback)};
 }
 
 void EventLoop::modify(int fd, uint32_t events) {
     epoll_event ev{};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = tag(fd, watches_.at(fd).generation);
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) sys_fail("epoll_ctl(MOD)");
 }
 
@@ -97,9 +102,12 @@ void EventLoop::run() {
             sys_fail("epoll_wait");
         }
         for (int i = 0; i < n && !stopping_; ++i) {
-            auto it = watches_.find(events[i].data.fd);
-            if (it == watches_.end()) continue;   // unwatched by an earlier callback
-            auto callback = it->second;           // may unwatch itself while running
+            const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+            const uint32_t generation = static_cast<uint32_t>(events[i].data.u64 >> 32);
+            auto it = watches_.find(fd);
+            // Unwatched by an earlier callback, or closed and watched anew.
+            if (it == watches_.end() || it->second.generation != generation) continue;
+            auto callback = it->second.callback;   // may unwatch itself while running
             callback(events[i].events);
         }
     }

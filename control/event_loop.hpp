@@ -42,7 +42,14 @@ private:
     int timer_fd_ = -1;
     bool stopping_ = false;
     TimerId next_id_ = 1;
-    std::unordered_map<int, std::function<void(uint32_t)>> watches_;
+    // An fd closed and reused within one epoll batch must not receive the
+    // old fd's events: each watch has a generation, carried in the event.
+    struct Watch {
+        uint32_t generation;
+        std::function<void(uint32_t)> callback;
+    };
+    std::unordered_map<int, Watch> watches_;
+    uint32_t next_generation_ = 1;
     // Ordered by deadline, then id: the first entry is the next to fire.
     std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> timers_;
     std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;

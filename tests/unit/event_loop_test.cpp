@@ -64,3 +64,29 @@ TEST(EventLoop, ReadableFdRunsItsCallbackAndCanBeUnwatched) {
     close(fds[0]);
     close(fds[1]);
 }
+
+TEST(EventLoop, AnFdReusedWithinOneBatchGetsNoStaleEvent) {
+    EventLoop loop;
+    int a[2], b[2];
+    ASSERT_EQ(pipe(a), 0);
+    ASSERT_EQ(pipe(b), 0);
+    int stale_calls = 0, first_calls = 0;
+    // Both readable in the same batch; the first callback closes the second
+    // pipe's read end and watches a fresh, empty pipe that reuses its number.
+    int fresh[2] = {-1, -1};
+    loop.watch(a[0], EPOLLIN, [&](uint32_t) {
+        ++first_calls;
+        loop.unwatch(a[0]);
+        loop.unwatch(b[0]);
+        close(b[0]);
+        ASSERT_EQ(pipe(fresh), 0);   // lowest free number: b[0]'s
+        loop.watch(fresh[0], EPOLLIN, [&](uint32_t) { ++stale_calls; });
+        loop.after(5ms, [&] { loop.stop(); });
+    });
+    loop.watch(b[0], EPOLLIN, [&](uint32_t) { ++first_calls; });
+    ASSERT_EQ(write(a[1], "x", 1), 1);
+    ASSERT_EQ(write(b[1], "x", 1), 1);
+    loop.run();
+    EXPECT_EQ(stale_calls, 0) << "the new pipe never became readable";
+    for (int fd : {a[0], a[1], b[1], fresh[0], fresh[1]}) close(fd);
+}

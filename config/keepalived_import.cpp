@@ -233,6 +233,11 @@ public:
             std::string_view raw(text.data() + start, (end == text.npos ? text.size() : end) - start);
             ++line_no;
             if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+            if (raw.size() > keepalived_line_max)
+                warn(here(file, line_no),
+                     "this line is " + std::to_string(raw.size()) + " bytes long: keepalived reads at most " +
+                         std::to_string(keepalived_line_max) + " bytes at a time and would start a new line "
+                         "there, in the middle of a word; the import reads the whole line; split it");
             physical_line(raw, file, line_no, dir, depth);
             if (end == text.npos) break;
             start = end + 1;
@@ -243,6 +248,7 @@ public:
 
 private:
     static constexpr int max_depth = 16;
+    static constexpr size_t keepalived_line_max = 1023;   // fgets() into its MAXBUF of 1024
 
     Loc here(int file, int line) const { return Loc{file, line, lines.size()}; }
     void warn(const Loc& at, std::string text) { m_.add(Severity::warning, at, std::move(text)); }
@@ -430,6 +436,14 @@ struct Node {
         return out;
     }
 };
+
+// The node's file and line, ordered after everything inside it: for a verdict
+// on a whole block ("instance skipped") that should follow its reasons.
+Loc after(const Node& n) {
+    Loc at = n.loc;
+    for (const Node& k : n.kids) at.seq = std::max(at.seq, after(k).seq);
+    return at;
+}
 
 Node build_tree(const std::vector<Line>& lines, Messages& m) {
     Node root;
@@ -694,14 +708,17 @@ public:
             else if (k == "static_ipaddress") static_ipaddress(n);
             else if (k == "virtual_server_group") vs_group(n);
             else if (k == "static_routes" || k == "static_rules")
-                ignored(n, "top level", "haplane leaves the host's own routes and rules to the OS network configuration");
+                ignored(n, "", "haplane leaves the host's own routes and rules to the OS network configuration");
             else if (k == "vrrp_track_process" || k == "track_process")
-                ignored(n, "top level", "haplane tracks scripts, ports and files; a vrrp_script with pgrep can track a process");
-            else if (k == "bfd_instance") ignored(n, "top level", "haplane has no BFD");
-            else if (k == "linkbeat_interfaces") ignored(n, "top level", "haplane reads the DPDK link state");
-            else if (k == "garp_group") ignored(n, "top level", "haplane paces its gratuitous ARPs itself");
-            else if (k == "SSL") ignored(n, "top level", "haplane has no TLS checks");
-            else unknown(n, "the top level");
+                ignored(n, "", "haplane tracks scripts, ports and files; a vrrp_script with pgrep can track a process");
+            else if (k == "bfd_instance") ignored(n, "", "haplane has no BFD");
+            else if (k == "linkbeat_interfaces") ignored(n, "", "haplane reads the DPDK link state");
+            else if (k == "garp_group") ignored(n, "", "haplane paces its gratuitous ARPs itself");
+            else if (k == "SSL") ignored(n, "", "haplane has no TLS checks");
+            else
+                warn(n, "unknown keyword " + quote(k) + (n.block ? " (with a { } block)" : "") +
+                            " at the top level: ignored" +
+                            (known_keywords().count(k) ? " (it belongs inside a block)" : ""));
         }
         for (const Node& n : root.kids)
             if (!n.words.empty() && n.key() == "vrrp_instance") vrrp_instance(n);
@@ -725,7 +742,8 @@ private:
                     ": ignored");
     }
     void ignored(const Node& n, const std::string& where, const std::string& why) {
-        warn(n, quote(n.key()) + " in " + where + " has no haplane equivalent (" + why + "): ignored");
+        warn(n, quote(n.key()) + (where.empty() ? "" : " in " + where) + " has no haplane equivalent (" + why +
+                    "): ignored");
     }
 
     // A keyword that takes between min and max words after it, and no block.
@@ -811,9 +829,12 @@ private:
         return true;
     }
 
-    // `script` / `misc_path`: every word is part of the command (keepalived 2.x).
-    static std::string command(const Node& n) {
-        if (n.nargs() == 1) return n.arg(0);
+    // `script` / `misc_path`: a quoted command, or the unquoted words of one.
+    std::string command(const Node& n, const std::string& where) {
+        if (n.words[1].quoted) {
+            extra(n, 1, where);
+            return n.arg(0);
+        }
         std::string out;
         for (size_t i = 1; i < n.words.size(); ++i)
             out += (out.empty() ? "" : " ") + (n.words[i].quoted ? shell_word(n.words[i].text) : n.words[i].text);
@@ -854,7 +875,8 @@ private:
         }
         out += script.substr(last);
         if (all_simple && out.find("[[") == std::string::npos) {
-            warn(n, "'[[ ]]' is bash syntax and haplane runs scripts with /bin/sh: rewritten as " + quote(out));
+            warn(n, "'[[ ]]' is bash syntax and haplane runs scripts with /bin/sh: rewritten as " + quote(out) +
+                        " (keepalived 2.x runs scripts without a shell, and would not run this one at all)");
             script = out;
         } else {
             warn(n, "'[[ ]]' is bash syntax and haplane runs scripts with /bin/sh: run it as bash -c '...' "
@@ -972,7 +994,7 @@ private:
 
     // ---- vrrp_script ----
     void vrrp_script(const Node& n) {
-        if (n.nargs() < 1) {
+        if (n.nargs() < 1 || n.arg(0).empty()) {
             warn(n, "vrrp_script without a name: ignored");
             return;
         }
@@ -992,7 +1014,7 @@ private:
                     shape(k, 1, 99, where);
                     continue;
                 }
-                s.script = command(k);
+                s.script = command(k, where);
                 check_shell(k, s.script);
                 have_script = true;
             } else if (key == "interval") {
@@ -1012,7 +1034,7 @@ private:
             }
         }
         if (!have_script) {
-            warn(n, "vrrp_script " + name + " has no script: skipped");
+            warn(after(n), "vrrp_script " + name + " has no script: skipped");
             return;
         }
         // keepalived waits up to the interval when no timeout is given (haplane's own default: 1s).
@@ -1035,7 +1057,7 @@ private:
 
     // ---- vrrp_track_file ----
     void vrrp_track_file(const Node& n) {
-        if (n.nargs() < 1) {
+        if (n.nargs() < 1 || n.arg(0).empty()) {
             warn(n, n.key() + " without a name: ignored");
             return;
         }
@@ -1058,7 +1080,7 @@ private:
             }
         }
         if (def.path.empty()) {
-            warn(n, where + " has no file: skipped");
+            warn(after(n), where + " has no file: skipped");
             return;
         }
         track_files_[n.arg(0)] = def;
@@ -1072,7 +1094,7 @@ private:
     };
 
     void vrrp_instance(const Node& n) {
-        if (n.nargs() < 1) {
+        if (n.nargs() < 1 || n.arg(0).empty()) {
             warn(n, "vrrp_instance without a name: ignored");
             return;
         }
@@ -1084,6 +1106,7 @@ private:
         VrrpInstance vi;
         vi.name = name;
         std::optional<std::string> iface;
+        Loc iface_loc = n.loc;
         std::optional<long long> vrid, priority;
         std::optional<VrrpState> state;
         std::optional<uint8_t> version;
@@ -1111,7 +1134,10 @@ private:
                 else if (s == "BACKUP") state = VrrpState::BACKUP;
                 else warn(k, "state " + k.arg(0) + " in " + where + ": expected MASTER or BACKUP: ignored");
             } else if (key == "interface") {
-                if (shape(k, 1, 1, where)) iface = k.arg(0);
+                if (shape(k, 1, 1, where) && !k.arg(0).empty()) {
+                    iface = k.arg(0);
+                    iface_loc = k.loc;
+                }
             } else if (key == "virtual_router_id") {
                 if (auto v = integer_key(k, 1, 255, where)) vrid = *v;
             } else if (key == "priority") {
@@ -1184,7 +1210,7 @@ private:
                 if (!block(k, where)) continue;
                 extra(k, 0, where);
                 for (const Node& line : k.kids) {
-                    if (line.words.empty()) continue;
+                    if (line.words.empty() || line.key().empty()) continue;
                     TrackPort t{line.key(), 0};
                     if (auto w = track_weight(line, where)) t.weight = *w;
                     track_ports.emplace_back(t, line.loc);
@@ -1241,7 +1267,7 @@ private:
         }
 
         // keepalived's vrrp_complete_instance(), as far as it applies.
-        const auto skip = [&](const std::string& why) { warn(n, "(" + name + ") " + why + ": instance skipped"); };
+        const auto skip = [&](const std::string& why) { warn(after(n), "(" + name + ") " + why + ": instance skipped"); };
         if (std::any_of(c_.vrrp_instances.begin(), c_.vrrp_instances.end(),
                         [&](const VrrpInstance& o) { return o.name == name; }))
             return skip("a vrrp_instance of this name was defined before");
@@ -1378,7 +1404,7 @@ private:
                             " is already used by " + o.name);
 
         // Kept: its interfaces become ports.
-        add_interface(*iface, n.loc);
+        add_interface(*iface, iface_loc);
         for (const auto& [t, at] : track_ports) add_interface(t.port, at);
         for (const auto& r : vi.virtual_routes)
             if (r.port) add_interface(*r.port, n.loc);
@@ -1502,7 +1528,7 @@ private:
                                    ": route ignored");
                     return std::nullopt;
                 }
-            } else if (k == "dev" && has_value) {
+            } else if (k == "dev" && has_value && !w[i + 1].text.empty()) {
                 r.port = w[++i].text;
             } else if (valued.count(k) && has_value) {
                 dropped.push_back(k + " " + w[++i].text);
@@ -1525,7 +1551,7 @@ private:
 
     // ---- vrrp_sync_group ----
     void sync_group(const Node& n) {
-        if (n.nargs() < 1) {
+        if (n.nargs() < 1 || n.arg(0).empty()) {
             warn(n, "vrrp_sync_group without a name: ignored");
             return;
         }
@@ -1544,8 +1570,10 @@ private:
             if (key == "group") {
                 if (!block(k, where)) continue;
                 extra(k, 0, where);
-                for (const Node& line : k.kids)
+                for (const Node& line : k.kids) {
+                    if (line.block) warn(line, "a '{' block inside the group of " + where + " is ignored");
                     for (const Word& w : line.words) group_member(line, w.text, name, g);
+                }
             } else if (key == "notify_master") {
                 g.notify.master = notify_script(k, where);
             } else if (key == "notify_backup") {
@@ -1563,7 +1591,7 @@ private:
                     if (line.words.empty()) continue;
                     const auto w = track_weight(line, where);
                     if (key == "track_interface") {
-                        track_ports.push_back(TrackPort{line.key(), w.value_or(0)});
+                        if (!line.key().empty()) track_ports.push_back(TrackPort{line.key(), w.value_or(0)});
                     } else if (key == "track_script") {
                         if (!std::any_of(c_.vrrp_scripts.begin(), c_.vrrp_scripts.end(),
                                          [&](const VrrpScript& s) { return s.name == line.key(); }))
@@ -1585,7 +1613,7 @@ private:
             }
         }
         if (g.instances.empty()) {
-            warn(n, where + " has no member instance left: skipped");
+            warn(after(n), where + " has no member instance left: skipped");
             return;
         }
         if (std::any_of(c_.sync_groups.begin(), c_.sync_groups.end(),
@@ -1636,7 +1664,7 @@ private:
 
     // ---- virtual_server_group ----
     void vs_group(const Node& n) {
-        if (n.nargs() < 1) {
+        if (n.nargs() < 1 || n.arg(0).empty()) {
             warn(n, "virtual_server_group without a name: ignored");
             return;
         }
@@ -2041,7 +2069,7 @@ private:
                 have_url = true;
                 url(k, where, hc, statuses, defaults);
             } else if (key == "misc_path" && kind == "MISC_CHECK") {
-                if (shape(k, 1, 99, where)) misc_path = command(k);
+                if (shape(k, 1, 99, where)) misc_path = command(k, where);
             } else if (key == "misc_timeout" && kind == "MISC_CHECK") {
                 if (auto t = seconds_key(k, 1ms, 86400s, where)) misc_timeout = *t;
             } else if (key == "misc_dynamic" && kind == "MISC_CHECK") {

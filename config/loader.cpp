@@ -5,6 +5,7 @@
 #include "config/loader.hpp"
 #include "config/reader.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>   // YAML::DeepRecursion, not in yaml.h
 
@@ -150,6 +151,7 @@ public:
                 [&](const YAML::Node& n, const std::string& p) { sync_group(n, p); });
         r_.each(*top, "virtual_servers",
                 [&](const YAML::Node& n, const std::string& p) { virtual_server(n, p); });
+        if (c_.global.enable_script_security) check_script_security();
     }
 
 private:
@@ -258,7 +260,7 @@ private:
             else if (const auto m = r_.open(kv.second, scripts->at(name),
                                        {"script", "interval", "timeout", "weight", "rise", "fall"})) {
                 r_.require(*m, {"script"});
-                r_.field(*m, "script", s.script);
+                script(*m, "script", s.script);
                 r_.field(*m, "interval", s.interval, true);
                 r_.field(*m, "timeout", s.timeout, true);
                 r_.number(*m, "weight", s.weight, -max_track_weight, max_track_weight);
@@ -490,11 +492,11 @@ private:
     void notify(const Map& parent, Notify& n) {
         const auto m = r_.open(parent, "notify", {"master", "backup", "fault", "stop", "any"});
         if (!m) return;
-        r_.field(*m, "master", n.master);
-        r_.field(*m, "backup", n.backup);
-        r_.field(*m, "fault", n.fault);
-        r_.field(*m, "stop", n.stop);
-        r_.field(*m, "any", n.any);
+        script(*m, "master", n.master);
+        script(*m, "backup", n.backup);
+        script(*m, "fault", n.fault);
+        script(*m, "stop", n.stop);
+        script(*m, "any", n.any);
     }
 
     void sync_group(const YAML::Node& node, const std::string& path) {
@@ -567,8 +569,8 @@ private:
         });
         r_.field(*m, "alpha", vs.alpha);
         if (const auto n = r_.open(*m, "notify", {"quorum_up", "quorum_down"})) {
-            r_.field(*n, "quorum_up", vs.notify.quorum_up);
-            r_.field(*n, "quorum_down", vs.notify.quorum_down);
+            script(*n, "quorum_up", vs.notify.quorum_up);
+            script(*n, "quorum_down", vs.notify.quorum_down);
         }
         Names real_servers;
         r_.each(*m, "real_servers", [&](const YAML::Node& n, const std::string& p) {
@@ -619,8 +621,8 @@ private:
         r_.number(*m, "weight", rs.weight, 0, 65535);
         r_.field(*m, "inhibit_on_failure", rs.inhibit_on_failure);
         if (const auto n = r_.open(*m, "notify", {"up", "down"})) {
-            r_.field(*n, "up", rs.notify.up);
-            r_.field(*n, "down", rs.notify.down);
+            script(*n, "up", rs.notify.up);
+            script(*n, "down", rs.notify.down);
         }
         if (const auto c = r_.open(*m, "check",
                                    {"type", "path", "status", "host", "body_regex", "payload",
@@ -671,7 +673,7 @@ private:
         }
         r_.field(m, "payload", hc.payload);
         r_.field(m, "expect", hc.expect);
-        r_.field(m, "script", hc.script);
+        script(m, "script", hc.script);
         r_.field(m, "interval", hc.interval, true);
         r_.field(m, "timeout", hc.timeout, true);
         r_.number(m, "rise", hc.rise, 1);
@@ -694,8 +696,50 @@ private:
         return "?";
     }
 
+    // A command line read from the file, kept with its place for
+    // enable_script_security's check once the global section is known.
+    template <typename T> void script(const Map& m, std::string_view key, T& out) {
+        if (!r_.field(m, key, out)) return;
+        const std::string& text = [&]() -> const std::string& {
+            if constexpr (std::is_same_v<T, std::string>) return out;
+            else return *out;
+        }();
+        if (const auto node = r_.value(m, key)) scripts_.push_back({*node, text});
+    }
+
+    // keepalived's rule: with enable_script_security, a script must not be
+    // replaceable by anyone but root: the file and every directory above it
+    // root-owned and not writable by group or others.
+    void check_script_security() {
+        for (const auto& [node, command] : scripts_) {
+            const std::string program = command.substr(0, command.find_first_of(" \t"));
+            if (program.empty() || program[0] != '/') continue;   // shell syntax or PATH: /bin/sh decides
+            if (auto why = unsafe_path(program))
+                r_.error(node, "script " + quote(program) + " is refused by enable_script_security: " + *why);
+        }
+    }
+
+    // A script that does not exist (yet) is judged by the directories that
+    // do: whoever may create it there could plant it. It fails when run.
+    static std::optional<std::string> unsafe_path(const std::string& program) {
+        std::filesystem::path p(program);
+        for (;;) {
+            struct stat st;
+            if (stat(p.c_str(), &st) != 0) {
+                if (p == p.root_path()) return std::nullopt;
+                p = p.parent_path();
+                continue;
+            }
+            if (st.st_uid != 0) return p.string() + " is not owned by root";
+            if (st.st_mode & (S_IWGRP | S_IWOTH)) return p.string() + " is writable by non-root users";
+            if (p == p.root_path()) return std::nullopt;
+            p = p.parent_path();
+        }
+    }
+
     Reader& r_;
     Config& c_;
+    std::vector<std::pair<YAML::Node, std::string>> scripts_;
     Names port_names_, devices_, mirrors_, instance_names_, group_names_, vs_names_, services_;
     std::set<std::string> script_names_;
     std::map<std::tuple<std::string, uint8_t, Family>, std::pair<std::string, std::string>> routers_;

@@ -50,12 +50,13 @@ Checker::Checker(EventLoop& loop, Log& log, ScriptRunner& runner, const config::
       misc_who_(fmt::format("Misc check for [{} VS {}] by [{}]", context.rs_label, context.vs_label,
                             check.script.value_or(""))),
       probe_(make_probe(loop, runner, check, context)), on_state_(std::move(on_state)),
-      on_weight_(std::move(on_weight)), rise_fall_(check.rise, check.fall, alpha) {
+      on_weight_(std::move(on_weight)), alpha_(alpha), rise_fall_(check.rise, check.fall, alpha) {
     stats_.type = type_name(check.type);
     stats_.target = check.type == config::HealthCheck::Type::script ? check.script.value_or("") : target_label_;
     stats_.rise = rise_fall_.rise();
     stats_.fall = rise_fall_.fall();
     stats_.retry = check.retry;
+    stats_.up = rise_fall_.up();
 }
 
 Checker::~Checker() { stop(); }
@@ -68,6 +69,18 @@ Checker::Duration Checker::random_warmup(Duration interval, std::mt19937_64& rng
 
 void Checker::start(Duration first_delay) {
     stop();
+    // A (re)start begins from the initial state, as the ServiceModel does.
+    rise_fall_ = RiseFall(check_.rise, check_.fall, alpha_);
+    retry_it_ = 0;
+    last_ended_.reset();
+    const std::string type = stats_.type, target = stats_.target;
+    stats_ = CheckStatus{};
+    stats_.type = type;
+    stats_.target = target;
+    stats_.rise = rise_fall_.rise();
+    stats_.fall = rise_fall_.fall();
+    stats_.retry = check_.retry;
+    stats_.up = rise_fall_.up();
     timer_ = loop_.after(first_delay, [this] {
         timer_ = 0;
         attempt();

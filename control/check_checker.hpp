@@ -60,7 +60,8 @@ public:
     Checker(const Checker&) = delete;
     Checker& operator=(const Checker&) = delete;
 
-    // First attempt after `first_delay` (the warm-up), then every interval.
+    // From the initial state (UP, or DOWN under alpha): first attempt after
+    // `first_delay` (the warm-up), then every interval.
     void start(Duration first_delay);
     // Cancels the timer and the attempt in flight. start() may follow.
     void stop();
@@ -86,6 +87,7 @@ private:
     std::unique_ptr<Probe> probe_;
     StateCallback on_state_;
     WeightCallback on_weight_;
+    bool alpha_;
     RiseFall rise_fall_;
     EventLoop::TimerId timer_ = 0;
     bool in_flight_ = false;

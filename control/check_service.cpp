@@ -35,7 +35,7 @@ nlohmann::json to_json(const ServiceStatus& s) {
 
 ServiceHealth::ServiceHealth(EventLoop& loop, Log& log, ScriptRunner& runner, const config::VirtualServer& vs,
                              ChangeCallback on_change, Duration notify_timeout)
-    : loop_(loop), log_(log), name_(vs.name), quorum_(vs.quorum), hysteresis_(vs.hysteresis),
+    : log_(log), name_(vs.name), quorum_(vs.quorum), hysteresis_(vs.hysteresis),
       notify_timeout_(notify_timeout), model_(vs), notify_(runner, &log), on_change_(std::move(on_change)) {
     for (size_t i = 0; i < vs.real_servers.size(); ++i) {
         const auto& rs = vs.real_servers[i];

@@ -74,7 +74,6 @@ public:
 private:
     void apply(const Actions& actions, bool force_report);
 
-    EventLoop& loop_;
     Log& log_;
     std::string name_;
     unsigned quorum_, hysteresis_;

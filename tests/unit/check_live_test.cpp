@@ -696,3 +696,32 @@ TEST(HealthChecks, WarmUpSpreadsTheFirstChecksOverAnInterval) {
     EXPECT_LT(early, 20);   // not all in the first quarter of the interval
     EXPECT_GE(server.accepted(), 20);
 }
+
+TEST(HealthChecks, StopThenStartBeginsFromTheInitialState) {
+    EventLoop loop;
+    Log log(true, false, "check-test");
+    ScriptRunner runner(loop);
+    config::VirtualServer vs;
+    vs.name = "one";
+    vs.vip = *IpAddress::parse("10.10.0.100");
+    vs.port = 80;
+    config::RealServer rs;
+    rs.address = localhost();
+    rs.port = closed_port(SOCK_STREAM);
+    rs.check = make_check(Type::tcp, 30ms);
+    vs.real_servers.push_back(rs);
+    std::vector<bool> alive;
+    HealthChecks checks(loop, log, runner, {vs},
+                        [&](size_t, const std::vector<RealServerHealth>& r, bool) { alive.push_back(r[0].alive); },
+                        HealthChecks::Options{false, 5s, std::nullopt});
+    checks.start();
+    ASSERT_TRUE(run_until(loop, [&] { return alive.size() >= 2; }));
+    EXPECT_EQ(alive, (std::vector<bool>{true, false}));
+    checks.stop();
+    run_for(loop, 100ms);
+    EXPECT_EQ(alive.size(), 2u);   // stopped: nothing more
+    checks.start();
+    ASSERT_TRUE(run_until(loop, [&] { return alive.size() >= 4; }));
+    EXPECT_EQ(alive, (std::vector<bool>{true, false, true, false}));
+    EXPECT_EQ(checks.status()[0].real_servers[0].check->transitions, 1u);
+}

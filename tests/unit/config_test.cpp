@@ -1104,3 +1104,28 @@ TEST(ConfigDump, QuotesAmbiguousStrings) {
     EXPECT_EQ(again.config->global.notify_fifo, "~");
     EXPECT_EQ(again.config->global.router_id, "true");
 }
+
+TEST(ConfigScriptSecurity, ScriptsInPathsNonRootCanWriteAreRefused) {
+    // /tmp is world-writable: a script under it could be replaced by anyone.
+    const std::string yaml = R"(global:
+  enable_script_security: true
+vrrp_scripts:
+  chk_ok:
+    script: "/bin/true --quiet"
+  chk_tmp:
+    script: "/tmp/haplane-nonexistent-check.sh"
+  chk_shell:
+    script: "[ -f /etc/down ] && exit 1 || exit 0"
+)";
+    auto r = haplane::config::load_string(yaml, "sec.yaml");
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].line, 7);
+    EXPECT_EQ(r.problems[0].column, 13);
+    EXPECT_NE(r.problems[0].message.find("refused by enable_script_security"), std::string::npos)
+        << r.problems[0].message;
+
+    // Without the setting, the same file is fine.
+    std::string relaxed = yaml;
+    relaxed.replace(relaxed.find("true"), 4, "false");
+    EXPECT_TRUE(haplane::config::load_string(relaxed, "sec.yaml").problems.empty());
+}

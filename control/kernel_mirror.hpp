@@ -23,11 +23,22 @@ public:
     // For later features (VIPs while MASTER, virtual routes).
     void add(const std::string& ifname, const IpPrefix& prefix);
     void remove(const std::string& ifname, const IpPrefix& prefix);
+    // virtual_routes while MASTER.
+    void add_route(const std::string& ifname, const IpPrefix& destination, const std::optional<IpAddress>& gateway);
+    void remove_route(const std::string& ifname, const IpPrefix& destination,
+                      const std::optional<IpAddress>& gateway);
 
 private:
     Netlink& netlink_;
     Log& log_;
     std::vector<std::pair<std::string, IpPrefix>> installed_;
+    struct Route {
+        std::string ifname;
+        IpPrefix destination;
+        std::optional<IpAddress> gateway;
+        bool operator==(const Route&) const = default;
+    };
+    std::vector<Route> routes_;
 };
 
 } // namespace haplane::control

@@ -4,6 +4,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/route.h>
 
 #include <linux/if_addr.h>
 #include <net/if.h>
@@ -88,6 +89,52 @@ void Netlink::remove_address(const std::string& ifname, const IpPrefix& prefix) 
     int rc = rtnl_addr_delete(sock_, addr.p, 0);
     if (rc < 0 && rc != -NLE_NOADDR && rc != -NLE_OBJ_NOTFOUND)
         nl_fail("cannot remove " + prefix.str() + " from " + ifname, rc);
+}
+
+namespace {
+
+void free_route(rtnl_route* r) { rtnl_route_put(r); }
+
+// The route (ifname, destination, gateway) describes, for add and delete alike.
+rtnl_route* describe_route(int ifindex, const IpPrefix& destination, const std::optional<IpAddress>& gateway) {
+    const int family = destination.address.is_v4() ? AF_INET : AF_INET6;
+    rtnl_route* route = rtnl_route_alloc();
+    Owned<nl_addr, free_nladdr> dst;
+    dst.p = nl_addr_build(family, destination.address.bytes.data(), destination.address.size());
+    nl_addr_set_prefixlen(dst.p, destination.length);
+    rtnl_route_set_family(route, static_cast<uint8_t>(family));
+    rtnl_route_set_dst(route, dst.p);
+    rtnl_route_set_table(route, RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route, RTPROT_STATIC);
+    rtnl_route_set_scope(route, gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    if (gateway) {
+        Owned<nl_addr, free_nladdr> gw;
+        gw.p = nl_addr_build(family, gateway->bytes.data(), gateway->size());
+        rtnl_route_nh_set_gateway(nh, gw.p);
+    }
+    rtnl_route_add_nexthop(route, nh);   // the route owns it now
+    return route;
+}
+
+} // namespace
+
+void Netlink::add_route(const std::string& ifname, const IpPrefix& destination,
+                        const std::optional<IpAddress>& gateway) {
+    Owned<rtnl_route, free_route> route;
+    route.p = describe_route(ifindex(ifname), destination, gateway);
+    int rc = rtnl_route_add(sock_, route.p, NLM_F_CREATE | NLM_F_REPLACE);
+    if (rc < 0) nl_fail("cannot add route " + destination.str() + " on " + ifname, rc);
+}
+
+void Netlink::remove_route(const std::string& ifname, const IpPrefix& destination,
+                           const std::optional<IpAddress>& gateway) {
+    Owned<rtnl_route, free_route> route;
+    route.p = describe_route(ifindex(ifname), destination, gateway);
+    int rc = rtnl_route_delete(sock_, route.p, 0);
+    if (rc < 0 && rc != -NLE_OBJ_NOTFOUND && rc != -NLE_NOADDR)
+        nl_fail("cannot remove route " + destination.str() + " from " + ifname, rc);
 }
 
 } // namespace haplane::control

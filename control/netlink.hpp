@@ -5,6 +5,7 @@
 
 #include "config/address.hpp"
 
+#include <optional>
 #include <string>
 
 struct nl_sock;
@@ -24,6 +25,10 @@ public:
     void add_address(const std::string& ifname, const IpPrefix& prefix);
     // Removing an address that is not there is not an error.
     void remove_address(const std::string& ifname, const IpPrefix& prefix);
+    // A route in the main table out of `ifname`, via `gateway` if given
+    // (replaced if present; removing an absent one is not an error).
+    void add_route(const std::string& ifname, const IpPrefix& destination, const std::optional<IpAddress>& gateway);
+    void remove_route(const std::string& ifname, const IpPrefix& destination, const std::optional<IpAddress>& gateway);
 
 private:
     nl_sock* sock_ = nullptr;

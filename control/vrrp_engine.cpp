@@ -65,6 +65,7 @@ VrrpEngine::VrrpEngine(const config::Config& config, EventLoop& loop, Log& log, 
     : loop_(loop), log_(log), ports_(ports), mirror_(mirror) {
     for (const auto& p : config.ports) {
         port_names_.push_back(p.name);
+        port_mirrors_.push_back(p.kernel_mirror);
         port_states_.push_back(std::make_unique<PortState>());
     }
     for (size_t i = 0; i < config.vrrp_instances.size(); ++i)
@@ -284,11 +285,31 @@ void VrrpEngine::schedule_garp_refresh(Instance& in) {
 // The host stack sees the VIPs while MASTER; a netlink failure is logged,
 // never allowed to stall the election.
 void VrrpEngine::mirror_vips(Instance& in, bool add) {
-    if (!mirror_ || !in.mirror_if) return;
-    for (const auto& v : in.cfg.virtual_ipaddresses) {
+    if (!mirror_) return;
+    if (in.mirror_if) {
+        for (const auto& v : in.cfg.virtual_ipaddresses) {
+            try {
+                if (add) mirror_->add(*in.mirror_if, v);
+                else mirror_->remove(*in.mirror_if, v);
+            } catch (const std::exception& e) {
+                log_.error("({}) {}", in.cfg.name, e.what());
+            }
+        }
+    }
+    // virtual_routes: out of the named port's mirror, else the instance's;
+    // after the VIPs (a gateway may only be reachable through one of them).
+    for (const auto& r : in.cfg.virtual_routes) {
+        const std::string& port = r.port ? *r.port : in.cfg.port;
+        std::optional<std::string> ifname;
+        for (size_t p = 0; p < port_names_.size(); ++p)
+            if (port_names_[p] == port) ifname = port_mirrors_[p];
+        if (!ifname) {
+            log_.warning("({}) route {}: port {} has no kernel mirror", in.cfg.name, r.destination.str(), port);
+            continue;
+        }
         try {
-            if (add) mirror_->add(*in.mirror_if, v);
-            else mirror_->remove(*in.mirror_if, v);
+            if (add) mirror_->add_route(*ifname, r.destination, r.gateway);
+            else mirror_->remove_route(*ifname, r.destination, r.gateway);
         } catch (const std::exception& e) {
             log_.error("({}) {}", in.cfg.name, e.what());
         }

@@ -105,6 +105,7 @@ private:
     void log_drop(Instance* in, size_t port, vrrp::Drop drop, const vrrp::Received& r, uint8_t ttl);
 
     std::vector<std::string> port_names_;
+    std::vector<std::optional<std::string>> port_mirrors_;   // kernel mirror TAP per port
     EventLoop& loop_;
     Log& log_;
     VrrpPorts& ports_;

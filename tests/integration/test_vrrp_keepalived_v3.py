@@ -59,6 +59,7 @@ vrrp_instances:
     preempt: {{preempt}}
     use_vmac: true
     virtual_ipaddresses: [{VIP}/24]
+    virtual_routes: ["10.200.0.0/16 via 10.88.0.3"]
     garp: {{{{ master_delay: 1s, master_repeat: 2 }}}}
 """
 
@@ -116,6 +117,8 @@ with lab.netns(SW, CLI, KA, HP):
                      "keepalived found nothing wrong with haplane's adverts", ka.output())
         addrs = lab.run(["ip", "-o", "addr", "show", "dev", "ha0"], ns=HP).stdout
         report.check(f"{VIP}/24" in addrs, "the kernel mirror carries the VIP while MASTER", addrs)
+        routes = lab.run(["ip", "route", "show", "10.200.0.0/16"], ns=HP).stdout
+        report.check("via 10.88.0.3 dev ha0" in routes, "the virtual route is in the kernel while MASTER", routes)
 
         # 3. Graceful stop: priority 0, keepalived takes over after Skew_Time.
         before = len(ka.lines("Entering MASTER STATE"))
@@ -188,6 +191,8 @@ with lab.netns(SW, CLI, KA, HP):
         report.check(lab.wait_for(lambda: who_has_vip() == "keepalived", 5), "the VIP answers from keepalived")
         addrs = lab.run(["ip", "-o", "addr", "show", "dev", "ha0"], ns=HP).stdout
         report.check(f"{VIP}/24" not in addrs, "the VIP left haplane's kernel mirror", addrs)
+        routes = lab.run(["ip", "route", "show", "10.200.0.0/16"], ns=HP).stdout
+        report.check(routes.strip() == "", "and so did the virtual route", routes)
     finally:
         for p in (hp, ka):
             if p:

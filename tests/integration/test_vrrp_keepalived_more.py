@@ -18,8 +18,10 @@ SW, CLI, KA, HP = (f"hp-{n}-{tag}" for n in ("sw", "cli", "ka", "hp"))
 report = lab.Report()
 
 
-def keepalived_conf(version, prio, vips, interval, auth=None, iface="ka0", vrid=52):
+def keepalived_conf(version, prio, vips, interval, auth=None, iface="ka0", vrid=52, unicast=None):
     auth_block = f"authentication {{\n        auth_type PASS\n        auth_pass {auth}\n    }}" if auth else ""
+    if unicast:
+        auth_block += f"\n    unicast_src_ip {unicast[0]}\n    unicast_peer {{\n        {unicast[1]}\n    }}"
     return f"""
 global_defs {{
     router_id ka1
@@ -39,8 +41,10 @@ vrrp_instance VI_1 {{
 """
 
 
-def haplane_conf(version, prio, vip, interval, auth=None, vrid=52):
+def haplane_conf(version, prio, vip, interval, auth=None, vrid=52, peers=None):
     auth_line = f'    authentication: {{ type: PASS, password: "{auth}" }}\n' if auth else ""
+    if peers:
+        auth_line += f"    unicast_peers: [{', '.join(peers)}]\n"
     return f"""
 global:
   router_id: hp1
@@ -137,6 +141,34 @@ with lab.netns(SW, CLI, KA, HP):
                      ka.output())
         took = time.monotonic() - t0
         report.check(0.25 <= took <= 1.0, f"v6: after Master_Down_Interval (~0.36 s; took {took:.2f}s)")
+        ka.stop()
+
+        # --- unicast peers: adverts to each other's address, no multicast ---
+        ka = lab.Keepalived(keepalived_conf(3, 100, "10.89.0.100/24", 0.1, vrid=55,
+                                            unicast=("10.89.0.3", "10.89.0.2")), KA)
+        procs.append(ka)
+        hp = lab.Haplane(haplane_conf(3, 150, "10.89.0.100/24", "100ms", vrid=55, peers=["10.89.0.3"]), ns=HP)
+        procs.append(hp)
+        hp.wait_ready()
+        report.check(lab.wait_for(lambda: state(hp) == "MASTER", 5), "unicast: haplane (150) is MASTER", hp.output())
+        report.check(ka.wait_log("(VI_1) Entering BACKUP STATE", 5) and
+                     lab.wait_for(lambda: not ka.lines("Entering MASTER STATE") or
+                                  ka.output().rfind("Entering BACKUP") > ka.output().rfind("Entering MASTER"), 3),
+                     "unicast: keepalived (100) is BACKUP, hearing haplane's unicast adverts", ka.output())
+        st = hp.status()["vrrp"][0]
+        report.check(st["adverts_received"] == 0 or all(v == 0 for v in st["drops"].values()),
+                     "unicast: nothing refused", st)
+        dump = lab.Process(["tcpdump", "-Z", "root", "--immediate-mode", "-i", "cli0", "-w", cap_u := os.path.join(
+            hp.dir, "unicast.pcap"), "-U", "-n"], ns=CLI)
+        procs.append(dump)
+        time.sleep(1.0)
+        dump.stop(2)
+        multicast = [p for p in rdpcap(cap_u) if IP in p and p[IP].proto == 112 and p[IP].dst == "224.0.0.18"]
+        report.check(not multicast, "unicast: no multicast advert on the segment", len(multicast))
+        hp.stop()
+        report.check(ka.wait_log("Entering MASTER STATE", 3, after=len(ka.lines("Entering MASTER STATE")) - 1)
+                     and ka.lines("priority 0"), "unicast: haplane's priority-0 advert reaches keepalived",
+                     ka.output())
         ka.stop()
 
         # --- 10 ms adverts: takeover within Master_Down_Interval + 1 ms of the last advert ---

@@ -179,8 +179,8 @@ with lab.netns(SW, CLI, KA, HP):
         hp = lab.Haplane(haplane_conf(3, 100, "10.89.0.100/24", "10ms", vrid=54), ns=HP)
         procs.append(hp)
         hp.wait_ready()
-        time.sleep(0.5)
-        report.check(state(hp) == "BACKUP", "10ms: haplane (100) is BACKUP under keepalived (200)", hp.status())
+        report.check(lab.wait_for(lambda: state(hp) == "BACKUP" and hp.status()["vrrp"][0]["master_ip"] == "10.89.0.3", 3),
+                     "10ms: haplane (100) is BACKUP under keepalived (200)", hp.status())
         dump = lab.Process(["tcpdump", "-Z", "root", "--immediate-mode", "-i", "cli0", "-w", cap, "-U", "-n"], ns=CLI)
         procs.append(dump)
         time.sleep(0.5)

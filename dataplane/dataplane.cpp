@@ -15,6 +15,7 @@
 #include <rte_ring.h>
 
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -124,7 +125,21 @@ struct Dataplane::Impl {
     config::PollMode poll;
     std::vector<unsigned> worker_lcores;
     std::unique_ptr<Eal> eal;
-    std::unique_ptr<rte_mempool, MempoolDeleter> pool;
+    std::unique_ptr<rte_mempool, MempoolDeleter> pool;   // the control thread's socket
+    std::map<int, std::unique_ptr<rte_mempool, MempoolDeleter>> socket_pools;   // ports on other sockets
+    unsigned pool_size = 0;
+
+    // Each port's RX buffers come from memory on its own NUMA socket.
+    rte_mempool* pool_for(int socket) {
+        if (socket < 0 || socket == static_cast<int>(rte_socket_id())) return pool.get();
+        auto& p = socket_pools[socket];
+        if (!p) {
+            std::string name = "haplane_mbufs_s" + std::to_string(socket);
+            p.reset(rte_pktmbuf_pool_create(name.c_str(), pool_size, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket));
+            if (!p) fail("cannot create the mbuf pool on socket " + std::to_string(socket), rte_errno);
+        }
+        return p.get();
+    }
     std::vector<std::unique_ptr<EthPort>> eth_ports;   // ports then TAPs; closed in reverse
     std::vector<std::unique_ptr<rte_ring, RingDeleter>> rings;
     std::unique_ptr<rte_ring, RingDeleter> to_control;
@@ -176,7 +191,8 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
                        RING_SIZE * (static_cast<unsigned>(config.ports.size()) + 1) + 4096;
     unsigned pow2 = 1;
     while (pow2 < n_mbufs + 1) pow2 <<= 1;
-    d.pool.reset(rte_pktmbuf_pool_create("haplane_mbufs", pow2 - 1, 256, 0,
+    d.pool_size = pow2 - 1;
+    d.pool.reset(rte_pktmbuf_pool_create("haplane_mbufs", d.pool_size, 256, 0,
                                          RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id())));
     if (!d.pool) fail("cannot create the mbuf pool", rte_errno);
 
@@ -208,7 +224,7 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
             throw std::runtime_error(label + ": no such DPDK device (bound to a DPDK driver?)");
         }
         d.eth_ports.push_back(std::make_unique<EthPort>(id, vdev));
-        d.eth_ports.back()->start(label, workers, d.pool.get());
+        d.eth_ports.back()->start(label, workers, d.pool_for(rte_eth_dev_socket_id(id)));
         info.mac = d.eth_ports.back()->mac();
 
         PortRuntime rt;

@@ -148,6 +148,17 @@ struct Dataplane::Impl {
     std::vector<PortRuntime> runtime;
     std::unique_ptr<rte_rcu_qsbr, RcuDeleter> rcu;
     std::unique_ptr<const AddressTable> table_owner;   // the published table
+    // Replaced tables, freed once every worker has passed a quiescent state
+    // since (checked without waiting: the control thread never spins on it).
+    struct Retired {
+        uint64_t token;
+        std::unique_ptr<const AddressTable> table;
+    };
+    std::vector<Retired> retired;
+
+    void reclaim() {
+        std::erase_if(retired, [this](const Retired& r) { return rte_rcu_qsbr_check(rcu.get(), r.token, false) == 1; });
+    }
     std::atomic<const AddressTable*> table{nullptr};
     std::vector<std::vector<PortCounters>> counters;   // [worker][port]
     std::vector<WorkerContext> contexts;
@@ -347,10 +358,11 @@ void Dataplane::set_vips(size_t port_index, const std::vector<Vip>& vips) {
         else port.vip6.push_back({v.address.bytes, v.mac});
     }
     d.table.store(next.get(), std::memory_order_release);
-    // Workers report quiescence every round (or are offline while asleep):
-    // this waits one round at most, then the old table has no readers.
-    rte_rcu_qsbr_synchronize(d.rcu.get(), RTE_QSBR_THRID_INVALID);
+    // Workers report quiescence every round (or are offline while asleep);
+    // the old table goes once they all have, looked at on the next change.
+    d.retired.push_back({rte_rcu_qsbr_start(d.rcu.get()), std::move(d.table_owner)});
     d.table_owner = std::move(next);
+    d.reclaim();
 }
 
 void Dataplane::set_forwarders(const std::vector<Forwarder*>& forwarders) {

@@ -171,9 +171,10 @@ with lab.netns(SW, CLI, KA, HP):
         ka.wait_log("(VI_1) Entering MASTER STATE", 5)
         hp = lab.Haplane(HAPLANE_CONF.format(prio=150, preempt="false"), ns=HP)
         hp.wait_ready()
+        lab.wait_for(lambda: hp.status()["vrrp"][0]["master_ip"] == "10.88.0.3", 2)
         time.sleep(1.0)   # > Master_Down_Interval (0.36 s)
-        report.check(vrrp_state(hp) == "BACKUP", "haplane (150, preempt: false) stays BACKUP under keepalived (100)",
-                     hp.output())
+        report.check(vrrp_state(hp) == "BACKUP" and hp.status()["vrrp"][0]["transitions"] == 1,
+                     "haplane (150, preempt: false) stays BACKUP under keepalived (100)", hp.output())
         # 7. keepalived stops gracefully: haplane takes over after Skew_Time.
         t0 = time.monotonic()
         ka.stop()

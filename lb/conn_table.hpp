@@ -36,6 +36,9 @@ public:
         if (c) flows_.set_deadline(c, now + timeouts_.of(c->entry.state));
         return c;
     }
+    // Burst hints (FlowTable::prefetch_slot / prefetch_node).
+    void prefetch_slot(const FlowKey& key) const { flows_.prefetch_slot(key); }
+    void prefetch_node(const FlowKey& key) const { flows_.prefetch_node(key); }
     // Without refreshing (control plane, tests).
     Conn* find(const FlowKey& key) { return flows_.find(key); }
 

@@ -2,6 +2,7 @@
 
 #include "lb/rewrite.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace haplane::lb {
@@ -217,8 +218,44 @@ bool LbWorker::claims(const uint8_t* frame, const wire::Parsed& p) const {
 
 void LbWorker::held_dropped(uint16_t n) { stats_->drops[static_cast<size_t>(LbDrop::no_neighbour)].add(n); }
 
+// The flow of a TCP/UDP packet, as forward_one reads it; false for others.
+bool LbWorker::flow_key(const LbPacket& p, FlowKey& key) {
+    const wire::Parsed& pr = p.parsed;
+    if (pr.fragment || pr.l4_offset == 0 || (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp)) return false;
+    const uint8_t* ip = p.frame + pr.l3_offset;
+    const uint8_t* l4 = p.frame + pr.l4_offset;
+    uint16_t sport, dport;
+    std::memcpy(&sport, l4, 2);
+    std::memcpy(&dport, l4 + 2, 2);
+    if (v4_frame(pr)) {
+        uint32_t s, d;
+        std::memcpy(&s, ip + 12, 4);
+        std::memcpy(&d, ip + 16, 4);
+        key = FlowKey::v4(s, d, sport, dport, pr.ip_proto);
+    } else {
+        key = FlowKey::v6(ip + 8, ip + 24, sport, dport, pr.ip_proto);
+    }
+    return true;
+}
+
 void LbWorker::forward(LbPacket* pkts, uint16_t n) {
-    for (uint16_t i = 0; i < n; ++i) forward_one(pkts[i]);
+    // Connection lookups of a burst are independent: hint all their index
+    // slots, then all their nodes, then do the lookups, so that with a big
+    // table the two cache misses of each lookup overlap with the other
+    // packets' instead of following one another. tests/bench/lb_forward_bench,
+    // established flows drawn from 1 M: 534 -> 370 ns a packet (-> 205 with
+    // the table on huge pages, flow_table.cpp; docs/performance.md).
+    constexpr uint16_t kChunk = 32;
+    FlowKey keys[kChunk];
+    bool ok[kChunk];
+    for (uint16_t base = 0; base < n; base += kChunk) {
+        const uint16_t m = static_cast<uint16_t>(std::min<int>(kChunk, n - base));
+        for (uint16_t i = 0; i < m; ++i)
+            if ((ok[i] = flow_key(pkts[base + i], keys[i]))) conns_.prefetch_slot(keys[i]);
+        for (uint16_t i = 0; i < m; ++i)
+            if (ok[i]) conns_.prefetch_node(keys[i]);
+        for (uint16_t i = 0; i < m; ++i) forward_one(pkts[base + i]);
+    }
 }
 
 void LbWorker::forward_one(LbPacket& p) {
@@ -241,17 +278,7 @@ void LbWorker::forward_one(LbPacket& p) {
     if (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp) return drop(p, LbDrop::no_service);
 
     t.tcp_flags = pr.ip_proto == kProtoTcp ? t.l4[13] : 0;
-    uint16_t sport, dport;
-    std::memcpy(&sport, t.l4, 2);
-    std::memcpy(&dport, t.l4 + 2, 2);
-    if (t.v4) {
-        uint32_t s, d;
-        std::memcpy(&s, t.ip + 12, 4);
-        std::memcpy(&d, t.ip + 16, 4);
-        t.key = FlowKey::v4(s, d, sport, dport, pr.ip_proto);
-    } else {
-        t.key = FlowKey::v6(t.ip + 8, t.ip + 24, sport, dport, pr.ip_proto);
-    }
+    flow_key(p, t.key);
 
     Conn* c = conns_.find(t.key);
     if (!c) return new_flow(p, t);

@@ -74,6 +74,7 @@ private:
     struct Tuple;
     struct IcmpError;
 
+    static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
     void forward_one(dataplane::LbPacket& p);
     void forward_icmp(dataplane::LbPacket& p, const Tuple& outer, IcmpError& e);
     void new_flow(dataplane::LbPacket& p, const Tuple& t);

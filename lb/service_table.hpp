@@ -127,13 +127,17 @@ private:
     };
     using Map = std::vector<Slot>;   // power-of-two size, linear probing, never full
 
+    // The same bytes as setting family, dst, dst_port and proto of a zero
+    // key; through FlowKey::v4/v6, which build it without store-forwarding
+    // stalls (this runs per packet, in claims()).
     static FlowKey key(Family f, const uint8_t* addr, uint16_t port_net, uint8_t proto) {
-        FlowKey k;
-        k.family = f;
-        std::memcpy(k.dst, addr, f == Family::v4 ? 4 : 16);
-        k.dst_port = port_net;
-        k.proto = proto;
-        return k;
+        if (f == Family::v4) {
+            uint32_t a;
+            std::memcpy(&a, addr, 4);
+            return FlowKey::v4(0, a, 0, port_net, proto);
+        }
+        static constexpr uint8_t kZero[16] = {};
+        return FlowKey::v6(kZero, addr, 0, port_net, proto);
     }
     static int probe(const Map& m, const FlowKey& k) {
         const size_t mask = m.size() - 1;

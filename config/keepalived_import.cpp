@@ -2360,6 +2360,19 @@ public:
         for (const auto& i : items) fn(i);
         e_ << YAML::EndSeq;
     }
+    // `k:` as a block list of one-line maps, one per item; nothing when empty.
+    template <class T, class Fn>
+    void map_list(const char* k, const std::vector<T>& items, Fn&& fields) {
+        if (items.empty()) return;
+        key(k);
+        e_ << YAML::BeginSeq;
+        for (const auto& i : items) {
+            e_ << YAML::Flow << YAML::BeginMap;
+            fields(i);
+            e_ << YAML::EndMap;
+        }
+        e_ << YAML::EndSeq;
+    }
     void notify(const char* k, const std::vector<std::pair<const char*, std::optional<std::string>>>& scripts) {
         if (std::none_of(scripts.begin(), scripts.end(), [](const auto& s) { return s.second.has_value(); })) return;
         key(k);
@@ -2493,51 +2506,23 @@ std::string emit_imported_yaml(const Config& c, const std::string& source) {
                 y.flow_list("unicast_peers", vi.unicast_peers, [&](const IpAddress& a) { e << a.str(); });
             if (vi.use_vmac) y.boolean("use_vmac", true);
             y.flow_list("virtual_ipaddresses", vi.virtual_ipaddresses, [&](const IpPrefix& a) { e << a.str(); });
-            if (!vi.virtual_routes.empty()) {
-                y.key("virtual_routes");
-                e << YAML::BeginSeq;
-                for (const auto& r : vi.virtual_routes) {
-                    e << YAML::Flow << YAML::BeginMap;
-                    y.plain("to", r.destination.str());
-                    if (r.gateway) y.plain("via", r.gateway->str());
-                    if (r.port) y.plain("port", *r.port);
-                    e << YAML::EndMap;
-                }
-                e << YAML::EndSeq;
-            }
-            if (!vi.track_ports.empty()) {
-                y.key("track_ports");
-                e << YAML::BeginSeq;
-                for (const auto& t : vi.track_ports) {
-                    e << YAML::Flow << YAML::BeginMap;
-                    y.plain("port", t.port);
-                    y.number("weight", t.weight);
-                    e << YAML::EndMap;
-                }
-                e << YAML::EndSeq;
-            }
-            if (!vi.track_scripts.empty()) {
-                y.key("track_scripts");
-                e << YAML::BeginSeq;
-                for (const auto& t : vi.track_scripts) {
-                    e << YAML::Flow << YAML::BeginMap;
-                    y.plain("name", t.name);
-                    if (t.weight) y.number("weight", *t.weight);
-                    e << YAML::EndMap;
-                }
-                e << YAML::EndSeq;
-            }
-            if (!vi.track_files.empty()) {
-                y.key("track_files");
-                e << YAML::BeginSeq;
-                for (const auto& t : vi.track_files) {
-                    e << YAML::Flow << YAML::BeginMap;
-                    y.quoted("path", t.path);
-                    y.number("weight", t.weight);
-                    e << YAML::EndMap;
-                }
-                e << YAML::EndSeq;
-            }
+            y.map_list("virtual_routes", vi.virtual_routes, [&](const VirtualRoute& r) {
+                y.plain("to", r.destination.str());
+                if (r.gateway) y.plain("via", r.gateway->str());
+                if (r.port) y.plain("port", *r.port);
+            });
+            y.map_list("track_ports", vi.track_ports, [&](const TrackPort& t) {
+                y.plain("port", t.port);
+                y.number("weight", t.weight);
+            });
+            y.map_list("track_scripts", vi.track_scripts, [&](const TrackScript& t) {
+                y.plain("name", t.name);
+                if (t.weight) y.number("weight", *t.weight);
+            });
+            y.map_list("track_files", vi.track_files, [&](const TrackFile& t) {
+                y.quoted("path", t.path);
+                y.number("weight", t.weight);
+            });
             if (vi.garp != d.garp) {
                 y.key("garp");
                 e << YAML::Flow << YAML::BeginMap;

@@ -47,6 +47,10 @@ struct Global {
     bool enable_script_security = false;
     Timeouts timeouts;
     uint32_t connections_per_lcore = 1000000;
+    // IPVS's expire_nodest_conn: a flow whose real server died (failed its
+    // check) or left the config is ended on its next packet (dropped, so the
+    // client's retry reaches a live server) instead of going on until idle.
+    bool expire_nodest_conn = false;
     Dpdk dpdk;
 
     bool operator==(const Global&) const = default;

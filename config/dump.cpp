@@ -79,6 +79,7 @@ private:
         kv("udp", g.timeouts.udp);
         e_ << YAML::EndMap;
         kv("connections_per_lcore", unsigned{g.connections_per_lcore});
+        kv("expire_nodest_conn", g.expire_nodest_conn);
         begin_map("dpdk", false);
         kv("lcores", g.dpdk.lcores);
         kv("memory_mb", g.dpdk.memory_mb);

@@ -159,7 +159,7 @@ private:
         const auto m = r_.open(top, "global",
                                {"router_id", "control_socket", "state_dump_file", "metrics",
                                 "notify_fifo", "script_user", "enable_script_security",
-                                "timeouts", "connections_per_lcore", "dpdk"});
+                                "timeouts", "connections_per_lcore", "expire_nodest_conn", "dpdk"});
         if (!m) return;
         Global& g = c_.global;
         r_.field(*m, "router_id", g.router_id);
@@ -182,6 +182,7 @@ private:
             r_.field(*t, "udp", g.timeouts.udp, true);
         }
         r_.number(*m, "connections_per_lcore", g.connections_per_lcore, 1);
+        r_.field(*m, "expire_nodest_conn", g.expire_nodest_conn);
         dpdk(*m);
     }
 

@@ -67,10 +67,10 @@ Checker::Duration Checker::random_warmup(Duration interval, std::mt19937_64& rng
     return Duration(d(rng));
 }
 
-void Checker::start(Duration first_delay) {
+void Checker::start(Duration first_delay, std::optional<bool> initial_up) {
     stop();
     // A (re)start begins from the initial state, as the ServiceModel does.
-    rise_fall_ = RiseFall(check_.rise, check_.fall, alpha_);
+    rise_fall_ = RiseFall(check_.rise, check_.fall, initial_up ? !*initial_up : alpha_);
     retry_it_ = 0;
     last_ended_.reset();
     const std::string type = stats_.type, target = stats_.target;

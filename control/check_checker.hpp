@@ -62,7 +62,9 @@ public:
 
     // From the initial state (UP, or DOWN under alpha): first attempt after
     // `first_delay` (the warm-up), then every interval.
-    void start(Duration first_delay);
+    // initial_up: from where to count rise/fall instead (a reload carrying
+    // the state of an unchanged check over).
+    void start(Duration first_delay, std::optional<bool> initial_up = std::nullopt);
     // Cancels the timer and the attempt in flight. start() may follow.
     void stop();
 

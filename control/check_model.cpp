@@ -64,6 +64,22 @@ Actions ServiceModel::start() {
     return out;
 }
 
+Actions ServiceModel::start(const std::vector<std::optional<RealServerHealth>>& seed, bool quorum_up) {
+    Actions out;
+    quorum_up_ = quorum_up;
+    for (size_t i = 0; i < servers_.size(); ++i) {
+        auto& s = servers_[i];
+        s.alive = !(alpha_ && s.has_check);
+        s.weight = s.configured_weight;
+        if (i < seed.size() && seed[i]) {
+            s.alive = seed[i]->alive;
+            s.weight = seed[i]->weight;
+        }
+    }
+    update_quorum(out);
+    return out;
+}
+
 Actions ServiceModel::set_alive(size_t rs, bool alive) {
     Actions out;
     auto& s = servers_.at(rs);

@@ -65,6 +65,9 @@ public:
     // is evaluated, as keepalived does at start (alpha: usually lost at once,
     // and the sorry server stands in until the first servers come up).
     Actions start();
+    // The same, but servers with a seed start as it says (a reload keeping
+    // the health of unchanged servers), and so does the quorum.
+    Actions start(const std::vector<std::optional<RealServerHealth>>& seed, bool quorum_up);
     Actions set_alive(size_t rs, bool alive);
     Actions set_weight(size_t rs, unsigned weight);
 

@@ -35,7 +35,7 @@ nlohmann::json to_json(const ServiceStatus& s) {
 
 ServiceHealth::ServiceHealth(EventLoop& loop, Log& log, ScriptRunner& runner, const config::VirtualServer& vs,
                              ChangeCallback on_change, Duration notify_timeout)
-    : log_(log), name_(vs.name), quorum_(vs.quorum), hysteresis_(vs.hysteresis),
+    : log_(log), vs_(vs), name_(vs.name), quorum_(vs.quorum), hysteresis_(vs.hysteresis),
       notify_timeout_(notify_timeout), model_(vs), notify_(runner, &log), on_change_(std::move(on_change)) {
     for (size_t i = 0; i < vs.real_servers.size(); ++i) {
         const auto& rs = vs.real_servers[i];
@@ -64,6 +64,32 @@ void ServiceHealth::start(std::mt19937_64* rng) {
         Duration delay = Duration::zero();
         if (rng) delay = Checker::random_warmup(intervals_[i], *rng);
         checkers_[i]->start(delay);
+    }
+}
+
+void ServiceHealth::start(std::mt19937_64* rng, const ServiceHealth& previous) {
+    const auto& old = previous.vs_;
+    auto port = [](const config::VirtualServer& vs, const config::RealServer& rs) {
+        return rs.port ? rs.port : vs.port;
+    };
+    std::vector<std::optional<RealServerHealth>> seed(vs_.real_servers.size());
+    std::vector<std::optional<bool>> checker_up(vs_.real_servers.size());
+    for (size_t i = 0; i < vs_.real_servers.size(); ++i) {
+        const auto& rs = vs_.real_servers[i];
+        for (size_t k = 0; k < old.real_servers.size(); ++k) {
+            const auto& o = old.real_servers[k];
+            if (!(o == rs) || port(old, o) != port(vs_, rs) || vs_.protocol != old.protocol) continue;
+            seed[i] = previous.model_.servers()[k];
+            if (previous.checkers_[k]) checker_up[i] = previous.checkers_[k]->up();
+            break;
+        }
+    }
+    apply(model_.start(seed, previous.model_.quorum_up()), true);
+    for (size_t i = 0; i < checkers_.size(); ++i) {
+        if (!checkers_[i]) continue;
+        Duration delay = Duration::zero();
+        if (rng) delay = Checker::random_warmup(intervals_[i], *rng);
+        checkers_[i]->start(delay, checker_up[i]);
     }
 }
 
@@ -107,15 +133,63 @@ ServiceStatus ServiceHealth::status() const {
 HealthChecks::HealthChecks(EventLoop& loop, Log& log, ScriptRunner& runner,
                            const std::vector<config::VirtualServer>& virtual_servers, ChangeCallback on_change,
                            Options options)
-    : options_(options), rng_(options.seed ? *options.seed : std::random_device{}()) {
+    : loop_(loop), log_(log), runner_(runner), on_change_(std::move(on_change)), options_(options),
+      rng_(options.seed ? *options.seed : std::random_device{}()) {
+    for (size_t i = 0; i < virtual_servers.size(); ++i) services_.push_back(make(virtual_servers[i], i));
+}
+
+std::unique_ptr<ServiceHealth> HealthChecks::make(const config::VirtualServer& vs, size_t index) {
+    auto at = std::make_unique<size_t>(index);
+    size_t* where = at.get();
+    indices_.push_back(std::move(at));
+    return std::make_unique<ServiceHealth>(
+        loop_, log_, runner_, vs,
+        [this, where](const std::vector<RealServerHealth>& rs, bool sorry) {
+            if (on_change_) on_change_(*where, rs, sorry);
+        },
+        options_.notify_timeout);
+}
+
+void HealthChecks::reconfigure(const std::vector<config::VirtualServer>& virtual_servers) {
+    std::vector<std::unique_ptr<ServiceHealth>> old = std::move(services_);
+    std::vector<std::unique_ptr<size_t>> old_indices = std::move(indices_);
+    services_.clear();
+    indices_.clear();
+    std::vector<std::pair<size_t, size_t>> to_start;   // (new index, old index or npos)
+    constexpr size_t npos = static_cast<size_t>(-1);
     for (size_t i = 0; i < virtual_servers.size(); ++i) {
-        services_.push_back(std::make_unique<ServiceHealth>(
-            loop, log, runner, virtual_servers[i],
-            [on_change, i](const std::vector<RealServerHealth>& rs, bool sorry) {
-                if (on_change) on_change(i, rs, sorry);
-            },
-            options.notify_timeout));
+        const auto& vs = virtual_servers[i];
+        size_t same = npos, similar = npos;
+        for (size_t k = 0; k < old.size(); ++k) {
+            if (!old[k]) continue;
+            const auto& o = old[k]->config();
+            if (o == vs) {
+                same = k;
+                break;
+            }
+            if (similar == npos && o.vip == vs.vip && o.port == vs.port && o.protocol == vs.protocol) similar = k;
+        }
+        if (same != npos) {   // untouched: its checks go on
+            *old_indices[same] = i;
+            services_.push_back(std::move(old[same]));
+            indices_.push_back(std::move(old_indices[same]));
+            continue;
+        }
+        services_.push_back(make(vs, i));
+        to_start.emplace_back(i, similar);
     }
+    for (auto& [i, k] : to_start) {
+        std::mt19937_64* rng = options_.warmup ? &rng_ : nullptr;
+        if (k != npos && old[k]) {
+            old[k]->stop();
+            services_[i]->start(rng, *old[k]);
+            old[k].reset();
+        } else {
+            services_[i]->start(rng);
+        }
+    }
+    for (auto& o : old)
+        if (o) o->stop();
 }
 
 void HealthChecks::start() {

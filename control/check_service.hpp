@@ -62,6 +62,10 @@ public:
     // Initial state (alpha, quorum), reported through on_change at once;
     // then each check starts after a warm-up drawn from rng (null: at once).
     void start(std::mt19937_64* rng);
+    // A reload: starts like start(), but real servers whose config did not
+    // change keep their health, weight and check state from `previous`.
+    void start(std::mt19937_64* rng, const ServiceHealth& previous);
+    const config::VirtualServer& config() const { return vs_; }
     // Checks stop (notify scripts already queued still run; destroying the
     // ServiceHealth drops those not started yet).
     void stop();
@@ -75,6 +79,7 @@ private:
     void apply(const Actions& actions, bool force_report);
 
     Log& log_;
+    config::VirtualServer vs_;
     std::string name_;
     unsigned quorum_, hysteresis_;
     Duration notify_timeout_;
@@ -109,6 +114,11 @@ public:
 
     void start();
     void stop();
+    // A reload: unchanged virtual servers keep their checks running as they
+    // are; changed ones restart theirs, unchanged real servers keeping their
+    // health; new ones start; removed ones stop. Changes are reported
+    // through on_change with the new indices.
+    void reconfigure(const std::vector<config::VirtualServer>& virtual_servers);
 
     size_t size() const { return services_.size(); }
     const ServiceHealth& service(size_t vs_index) const { return *services_.at(vs_index); }
@@ -116,9 +126,16 @@ public:
     nlohmann::json status_json() const;   // a list, in config order
 
 private:
+    std::unique_ptr<ServiceHealth> make(const config::VirtualServer& vs, size_t index);
+
+    EventLoop& loop_;
+    Log& log_;
+    ScriptRunner& runner_;
+    ChangeCallback on_change_;
     Options options_;
     std::mt19937_64 rng_;
     std::vector<std::unique_ptr<ServiceHealth>> services_;
+    std::vector<std::unique_ptr<size_t>> indices_;   // each service's index, as its callback reports it
 };
 
 } // namespace haplane::control::check

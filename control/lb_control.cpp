@@ -3,6 +3,8 @@
 #include "dataplane/classify.hpp"
 #include "lb/neighbour.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <random>
 #include <stdexcept>
@@ -42,45 +44,31 @@ std::optional<IpAddress> probe_source(const lb::PortView& port, const IpAddress&
 
 LbControl::LbControl(const config::Config& config, EventLoop& loop, Log& log, LbPorts& dataplane,
                      std::vector<lb::PortView> ports, unsigned workers)
-    : config_(config), loop_(loop), log_(log), dataplane_(dataplane), ports_(std::move(ports)),
+    : config_(&config), loop_(loop), log_(log), dataplane_(dataplane), ports_(std::move(ports)),
       worker_count_(workers) {
-    for (const auto& vs : config.virtual_servers) {
-        // alpha: servers start down until their first successful check.
-        healthy_.emplace_back(vs.real_servers.size(), !vs.alpha);
-        std::vector<unsigned> w;
-        for (const auto& rs : vs.real_servers) w.push_back(rs.weight);
-        weights_.push_back(std::move(w));
-    }
     if (config.virtual_servers.empty()) return;
-    effective_.ports = config.ports;
-    effective_.vrrp_instances = config.vrrp_instances;
-    effective_.virtual_servers = config.virtual_servers;
-    for (size_t v = 0; v < healthy_.size(); ++v)
-        for (size_t r = 0; r < healthy_[v].size(); ++r)
-            if (!healthy_[v][r]) effective_.virtual_servers[v].real_servers[r].weight = 0;
-    std::vector<std::string> warnings;
-    try {
-        owner_ = lb::ServiceTable::build(effective_, ports_, workers, &warnings);
-    } catch (const std::exception& e) {
-        throw std::runtime_error(std::string("virtual servers: ") + e.what());
-    }
-    for (const auto& w : warnings) log_.warning("{}", w);
-    table_.store(owner_.get(), std::memory_order_release);
+    // Room for the real servers later reloads add (their counters are
+    // written by the workers, so the arrays never move).
+    size_t servers = 0;
+    for (const auto& vs : config.virtual_servers) servers += vs.real_servers.size() + (vs.sorry_server ? 1 : 0);
+    stats_capacity_ = std::max<size_t>(1024, 4 * servers);
+    if (auto error = rebuild({}, {}, config)) throw std::runtime_error("virtual servers: " + *error);
 
     lb::LbWorker::Options options;
     options.connections = config.global.connections_per_lcore;
     options.timeouts = config.global.timeouts;
+    // Persistence templates: plenty when a service uses them, some for a
+    // reload that turns persistence on.
     const bool persistent = std::any_of(config.virtual_servers.begin(), config.virtual_servers.end(),
                                         [](const auto& vs) { return vs.persistence_timeout.count() > 0; });
-    options.persistence = persistent ? std::max<uint32_t>(1024, options.connections / 4) : 1;
+    options.persistence = std::max<uint32_t>(1024, options.connections / (persistent ? 4 : 16));
     // A secret seed: clients cannot aim many flows at one probe chain.
     std::random_device rd;
     options.seed = (uint64_t{rd()} << 32) ^ rd();
     for (unsigned w = 0; w < workers; ++w) {
-        stats_.push_back(std::make_unique<lb::WorkerStats>(owner_->real_server_count()));
+        stats_.push_back(std::make_unique<lb::WorkerStats>(stats_capacity_));
         workers_.push_back(std::make_unique<lb::LbWorker>(w, &table_, stats_.back().get(), options));
     }
-    for (const auto& slot : owner_->neighbours()) neighbours_.push_back({slot.port, slot.address, {}, {}});
     if (workers > 1)
         for (const auto& vs : config.virtual_servers)
             if (vs.method == config::Method::nat || vs.method == config::Method::fnat)
@@ -88,7 +76,278 @@ LbControl::LbControl(const config::Config& config, EventLoop& loop, Log& log, Lb
                              "holds the flow; haplane does not steer them there yet (use one worker for nat/fnat)",
                              vs.name, workers, config::to_string(vs.method));
     log_.info("Load balancer: {} virtual server(s), {} real server(s), {} connections per worker",
-              owner_->services().size(), owner_->real_server_count(), options.connections);
+              owner_->services().size(), servers, options.connections);
+}
+
+namespace {
+
+uint16_t effective_port(const config::VirtualServer& vs, uint16_t port) { return port ? port : vs.port; }
+
+// Same service for the connections it holds: what their entries and keys depend on.
+bool same_service(const config::VirtualServer& a, const config::VirtualServer& b) {
+    return a.vip == b.vip && a.port == b.port && a.protocol == b.protocol && a.method == b.method &&
+           (a.method != config::Method::fnat || a.local_addresses == b.local_addresses);
+}
+
+} // namespace
+
+unsigned LbControl::effective_weight(const VsSlot& v, const RsSlot& r) {
+    if (r.vacant || r.removed || v.removed || v.vacant) return 0;
+    if (r.sorry) return v.sorry_active ? 1 : 0;
+    if (v.sorry_active) return 0;
+    return r.healthy ? r.weight : 0;
+}
+
+// Lines `slots` (the current ones, or none at start) up with `next`: kept
+// services and servers keep their indices, the rest drain; then builds,
+// publishes and takes over. Nothing changes on error.
+std::optional<std::string> LbControl::rebuild(std::vector<VsSlot> slots, std::vector<uint32_t> free_stats,
+                                              const config::Config& next) {
+    // Drained: removed servers and services no flow names any more.
+    for (auto& v : slots) {
+        bool all_vacant = true;
+        for (auto& r : v.reals) {
+            if ((r.removed || v.removed) && !r.vacant && connections_of(r.stats_index) == 0) {
+                r.vacant = true;
+                free_stats.push_back(r.stats_index);
+            }
+            all_vacant = all_vacant && r.vacant;
+        }
+        if (v.removed && all_vacant) v.vacant = true;
+    }
+    uint32_t next_stats = 0;
+    for (const auto& v : slots)
+        for (const auto& r : v.reals) next_stats = std::max(next_stats, r.stats_index + 1);
+    std::vector<uint32_t> reused;   // stats slots handed to newcomers: their counters restart
+    auto alloc_stats = [&]() -> std::optional<uint32_t> {
+        if (!free_stats.empty()) {
+            const uint32_t i = free_stats.back();
+            free_stats.pop_back();
+            reused.push_back(i);
+            return i;
+        }
+        if (next_stats >= stats_capacity_) return std::nullopt;
+        return next_stats++;
+    };
+    // A real server for slot `v`: a drained place if there is one. Its index, or nullopt when full.
+    auto place = [&](VsSlot& v, RsSlot r) -> std::optional<size_t> {
+        const auto stats = alloc_stats();
+        if (!stats) return std::nullopt;
+        r.stats_index = *stats;
+        for (size_t i = 0; i < v.reals.size(); ++i)
+            if (v.reals[i].vacant) {
+                v.reals[i] = r;
+                return i;
+            }
+        v.reals.push_back(r);
+        return v.reals.size() - 1;
+    };
+    const bool initial = config_ == &next;
+    std::vector<std::string> notes;   // logged once the change is in
+    const std::string too_many = "more real servers than the " + std::to_string(stats_capacity_) +
+                                 " this run has room for (4 x those at start); restart haplane";
+
+    std::vector<bool> claimed(slots.size(), false);
+    std::vector<size_t> by_config;
+    for (const auto& vs : next.virtual_servers) {
+        size_t j = slots.size();
+        for (size_t k = 0; k < slots.size(); ++k)
+            if (!claimed[k] && !slots[k].vacant && same_service(slots[k].vs, vs)) {
+                j = k;
+                break;
+            }
+        if (j == slots.size()) {
+            for (size_t k = 0; k < slots.size(); ++k)
+                if (!claimed[k] && slots[k].vacant) {
+                    j = k;
+                    break;
+                }
+            if (j == slots.size()) {
+                slots.emplace_back();
+                claimed.push_back(false);
+            }
+            if (slots[j].vacant) {   // a drained place: its servers are all vacant, for the newcomer's
+                VsSlot fresh;
+                fresh.reals = std::move(slots[j].reals);
+                slots[j] = std::move(fresh);
+            }
+            if (!initial) notes.push_back(fmt::format("Load balancer: virtual server {} added", vs.name));
+        }
+        claimed[j] = true;
+        VsSlot& v = slots[j];
+        const config::VirtualServer before = v.vs;
+        if (v.removed) notes.push_back(fmt::format("Load balancer: virtual server {} is back", vs.name));
+        v.removed = false;
+        v.vacant = false;
+        v.vs = vs;
+        // Its servers: those that stay keep their place and health.
+        std::vector<bool> kept(v.reals.size(), false);
+        v.by_config.clear();
+        for (const auto& rs : vs.real_servers) {
+            const uint16_t port = effective_port(vs, rs.port);
+            size_t k = v.reals.size();
+            for (size_t i = 0; i < v.reals.size(); ++i)
+                if (!kept[i] && !v.reals[i].vacant && !v.reals[i].sorry && v.reals[i].address == rs.address &&
+                    v.reals[i].port == port) {
+                    k = i;
+                    break;
+                }
+            if (k < v.reals.size()) {
+                RsSlot& r = v.reals[k];
+                const config::RealServer* old_rs = nullptr;
+                for (const auto& o : before.real_servers)
+                    if (o.address == rs.address && effective_port(before, o.port) == port) old_rs = &o;
+                // A changed weight in the file wins over what a check had set.
+                if (!old_rs || old_rs->weight != rs.weight || r.removed) r.weight = rs.weight;
+                r.removed = false;
+                r.inhibit_on_failure = rs.inhibit_on_failure;
+            } else {
+                RsSlot r{.address = rs.address, .port = port, .weight = rs.weight,
+                         .healthy = !(vs.alpha && rs.check), .inhibit_on_failure = rs.inhibit_on_failure};
+                const auto at = place(v, r);
+                if (!at) return too_many;
+                k = *at;
+                kept.resize(v.reals.size(), false);
+                if (!initial && !before.real_servers.empty())
+                    notes.push_back(fmt::format("Load balancer: real server {} joined virtual server {}", rs.address.str(), vs.name));
+            }
+            kept[k] = true;
+            v.by_config.push_back(k);
+        }
+        // The sorry server: one more server, weight 0 until the quorum is lost.
+        if (vs.sorry_server) {
+            const uint16_t port = effective_port(vs, vs.sorry_server->port);
+            size_t k = v.reals.size();
+            for (size_t i = 0; i < v.reals.size(); ++i)
+                if (!kept[i] && !v.reals[i].vacant && v.reals[i].sorry && v.reals[i].address == vs.sorry_server->address &&
+                    v.reals[i].port == port)
+                    k = i;
+            if (k < v.reals.size()) {
+                v.reals[k].removed = false;
+            } else {
+                RsSlot r{.address = vs.sorry_server->address, .port = port, .weight = 1, .sorry = true};
+                const auto at = place(v, r);
+                if (!at) return too_many;
+                k = *at;
+                kept.resize(v.reals.size(), false);
+            }
+            kept[k] = true;
+        } else {
+            v.sorry_active = false;
+        }
+        for (size_t i = 0; i < v.reals.size(); ++i)
+            if (!kept[i] && !v.reals[i].vacant && !v.reals[i].removed) {
+                v.reals[i].removed = true;
+                if (!initial)
+                    notes.push_back(fmt::format("Load balancer: real server {} left virtual server {}; its connections drain",
+                              v.reals[i].address.str(), vs.name));
+            }
+        by_config.push_back(j);
+    }
+    for (size_t k = 0; k < slots.size(); ++k)
+        if (!claimed[k] && !slots[k].removed && !slots[k].vacant) {
+            slots[k].removed = true;
+            notes.push_back(fmt::format("Load balancer: virtual server {} removed; its connections drain", slots[k].vs.name));
+        }
+    if (slots.size() > 65535) return "more than 65535 virtual services, counting those still draining";
+
+    std::vector<std::string> warnings;
+    std::unique_ptr<lb::ServiceTable> table;
+    try {
+        table = build(slots, next, &warnings);
+    } catch (const std::exception& e) {
+        return std::string(e.what());
+    }
+    for (const auto& w : warnings) log_.warning("{}", w);
+
+    // Learnt MACs carry over; new neighbours are probed at once (start() probes all).
+    std::vector<Neighbour> neighbours;
+    for (size_t i = 0; i < table->neighbours().size(); ++i) {
+        const auto& slot = table->neighbours()[i];
+        Neighbour n{slot.port, slot.address, {}, {}};
+        for (const auto& old : neighbours_)
+            if (old.port == n.port && old.address == n.address) n = old;
+        if (n.mac) table->set_neighbour_mac(static_cast<uint32_t>(i), *n.mac);
+        neighbours.push_back(n);
+    }
+    if (baseline_.size() < stats_capacity_) baseline_.resize(stats_capacity_);
+    for (uint32_t i : reused) {
+        lb::RealServerStats now;
+        for (const auto& w : stats_) now.add(w->real_servers[i]);
+        now.active = now.inactive = 0;   // gauges are never offset
+        baseline_[i] = now;
+    }
+
+    slots_ = std::move(slots);
+    by_config_ = std::move(by_config);
+    free_stats_ = std::move(free_stats);
+    neighbours_ = std::move(neighbours);
+    config_ = &next;
+    table_.store(table.get(), std::memory_order_release);
+    if (owner_) dataplane_.synchronize();   // no worker still reads the old table
+    owner_ = std::move(table);
+    for (const auto& n : notes) log_.info("{}", n);
+    return std::nullopt;
+}
+
+std::unique_ptr<lb::ServiceTable> LbControl::build(const std::vector<VsSlot>& slots, const config::Config& cfg,
+                                                   std::vector<std::string>* warnings) const {
+    config::Config effective;
+    effective.global = cfg.global;
+    effective.ports = cfg.ports;
+    effective.vrrp_instances = cfg.vrrp_instances;
+    lb::TableLayout layout;
+    layout.stats_slots = stats_capacity_;
+    const bool expire = cfg.global.expire_nodest_conn;
+    for (const auto& v : slots) {
+        config::VirtualServer vs = v.vs;
+        vs.real_servers.clear();
+        std::vector<uint32_t> stats;
+        std::vector<bool> ends;
+        if (v.vacant) vs.local_addresses.clear();
+        else
+            for (const auto& r : v.reals) {
+                config::RealServer rs;
+                rs.address = r.address;
+                rs.port = r.port;
+                rs.weight = effective_weight(v, r);
+                vs.real_servers.push_back(rs);
+                stats.push_back(r.stats_index);
+                const bool dead = !r.healthy && !r.inhibit_on_failure && !r.sorry;
+                ends.push_back(expire && !r.vacant && (r.removed || v.removed || dead));
+            }
+        effective.virtual_servers.push_back(std::move(vs));
+        layout.draining.push_back(v.removed || v.vacant);
+        layout.stats_index.push_back(std::move(stats));
+        layout.expire_flows.push_back(std::move(ends));
+    }
+    return lb::ServiceTable::build(effective, ports_, worker_count_, warnings, &layout);
+}
+
+std::optional<std::string> LbControl::reconfigure(const config::Config& next) {
+    if (!enabled()) {
+        if (!next.virtual_servers.empty())
+            return "virtual_servers: the load balancer starts with the first virtual servers; "
+                   "adding them to a running haplane needs a restart";
+        config_ = &next;
+        return std::nullopt;
+    }
+    if (next.global.connections_per_lcore != config_->global.connections_per_lcore)
+        return "global.connections_per_lcore: the connection tables are sized at start; changing it needs a restart";
+    if (auto error = rebuild(slots_, free_stats_, next)) return "virtual servers: " + *error;
+    publish_local_addresses();
+    const auto now = EventLoop::Clock::now();
+    for (auto& n : neighbours_)
+        if (!n.mac && now - n.last_probe >= kProbeRetry) probe(n);
+    return std::nullopt;
+}
+
+uint64_t LbControl::connections_of(uint32_t stats_index) const {
+    uint64_t n = 0;
+    for (const auto& w : stats_)
+        if (stats_index < w->real_servers.size())
+            n += w->real_servers[stats_index].active.get() + w->real_servers[stats_index].inactive.get();
+    return n;
 }
 
 LbControl::~LbControl() { stop(); }
@@ -101,7 +360,14 @@ std::vector<dataplane::Forwarder*> LbControl::forwarders() {
 
 void LbControl::start() {
     if (!enabled()) return;
-    // fnat local addresses: the port whose prefix holds them answers ARP/ND.
+    publish_local_addresses();
+    for (auto& n : neighbours_) probe(n);
+    timer_ = loop_.after(kProbeRetry, [this] { tick(); });
+}
+
+// fnat local addresses (of services still holding flows too): the port
+// whose prefix holds them answers ARP/ND for them.
+void LbControl::publish_local_addresses() {
     std::vector<std::vector<IpAddress>> per_port(ports_.size());
     for (const auto& s : owner_->services()) {
         for (const auto& a : s.local_addresses) {
@@ -114,10 +380,12 @@ void LbControl::start() {
             if (std::find(per_port[p].begin(), per_port[p].end(), a) == per_port[p].end()) per_port[p].push_back(a);
         }
     }
+    local_addresses_.resize(ports_.size());
     for (size_t p = 0; p < per_port.size(); ++p)
-        if (!per_port[p].empty()) dataplane_.set_lb_addresses(p, per_port[p]);
-    for (auto& n : neighbours_) probe(n);
-    timer_ = loop_.after(kProbeRetry, [this] { tick(); });
+        if (per_port[p] != local_addresses_[p]) {
+            dataplane_.set_lb_addresses(p, per_port[p]);
+            local_addresses_[p] = per_port[p];
+        }
 }
 
 void LbControl::stop() {
@@ -170,21 +438,54 @@ bool LbControl::on_frame(size_t port, const uint8_t* frame, size_t len) {
     return true;
 }
 
+const LbControl::RsSlot* LbControl::config_rs(size_t vs, size_t rs) const {
+    if (vs >= by_config_.size()) return nullptr;
+    const VsSlot& v = slots_[by_config_[vs]];
+    return rs < v.by_config.size() ? &v.reals[v.by_config[rs]] : nullptr;
+}
+
+bool LbControl::healthy(size_t vs, size_t rs) const {
+    const RsSlot* r = config_rs(vs, rs);
+    return r && r->healthy;
+}
+
+bool LbControl::sorry_server_active(size_t vs) const {
+    return vs < by_config_.size() && slots_[by_config_[vs]].sorry_active;
+}
+
 void LbControl::set_real_server(size_t vs, size_t rs, unsigned weight, bool healthy) {
-    if (vs >= weights_.size() || rs >= weights_[vs].size()) return;
-    const unsigned before = effective_.virtual_servers.empty() ? 0 : effective_.virtual_servers[vs].real_servers[rs].weight;
-    weights_[vs][rs] = weight;
-    healthy_[vs][rs] = healthy;
-    if (!enabled()) return;
-    const unsigned now = healthy ? weight : 0;
-    if (now == before) return;
-    effective_.virtual_servers[vs].real_servers[rs].weight = now;
+    if (!config_rs(vs, rs)) return;
+    VsSlot& v = slots_[by_config_[vs]];
+    RsSlot& r = v.reals[v.by_config[rs]];
+    const bool expire = config_->global.expire_nodest_conn;
+    const bool ended_before = expire && !r.healthy && !r.inhibit_on_failure;
+    const unsigned before = effective_weight(v, r);
+    r.weight = weight;
+    r.healthy = healthy;
+    if (effective_weight(v, r) == before && ended_before == (expire && !healthy && !r.inhibit_on_failure)) return;
     publish();
 }
 
-// A new table from effective_, the MACs learnt so far carried over.
+void LbControl::set_sorry_server(size_t vs, bool active) {
+    if (vs >= by_config_.size()) return;
+    VsSlot& v = slots_[by_config_[vs]];
+    const bool has_sorry = std::any_of(v.reals.begin(), v.reals.end(),
+                                       [](const RsSlot& r) { return r.sorry && !r.removed && !r.vacant; });
+    if (!has_sorry || v.sorry_active == active) return;
+    v.sorry_active = active;
+    if (active)
+        log_.warning("Load balancer: virtual server {} lost its quorum; new connections go to its sorry server",
+                     v.vs.name);
+    else
+        log_.info("Load balancer: virtual server {} has its quorum back; new connections go to its real servers",
+                  v.vs.name);
+    publish();
+}
+
+// A new table from the slots as they are, the MACs learnt so far carried over.
 void LbControl::publish() {
-    auto next = lb::ServiceTable::build(effective_, ports_, worker_count_);
+    if (!enabled()) return;
+    auto next = build(slots_, *config_, nullptr);
     for (size_t i = 0; i < neighbours_.size() && i < next->neighbours().size(); ++i)
         if (neighbours_[i].mac) next->set_neighbour_mac(static_cast<uint32_t>(i), *neighbours_[i].mac);
     table_.store(next.get(), std::memory_order_release);
@@ -216,7 +517,7 @@ uint64_t LbControl::drops(size_t reason) const {
 
 void LbControl::clear_counters() {
     if (!owner_) return;
-    std::vector<lb::RealServerStats> now(owner_->real_server_count());
+    std::vector<lb::RealServerStats> now(stats_capacity_);
     for (size_t i = 0; i < now.size(); ++i)
         for (const auto& w : stats_) now[i].add(w->real_servers[i]);
     baseline_ = std::move(now);
@@ -226,49 +527,63 @@ void LbControl::clear_counters() {
     drops_baseline_ = std::move(d);
 }
 
+namespace {
+
+void put_counters(json& j, const lb::RealServerStats& st) {
+    j["active_connections"] = st.active;
+    j["inactive_connections"] = st.inactive;
+    j["connections"] = st.connections;
+    j["packets"] = st.in_packets + st.out_packets;
+    j["bytes"] = st.in_bytes + st.out_bytes;
+    j["in_packets"] = st.in_packets;
+    j["out_packets"] = st.out_packets;
+    j["in_bytes"] = st.in_bytes;
+    j["out_bytes"] = st.out_bytes;
+}
+
+} // namespace
+
 json LbControl::virtual_servers() const {
     json list = json::array();
-    for (size_t i = 0; i < config_.virtual_servers.size(); ++i) {
-        const auto& vs = config_.virtual_servers[i];
+    for (size_t i = 0; i < config_->virtual_servers.size(); ++i) {
+        const auto& vs = config_->virtual_servers[i];
+        const VsSlot* v = i < by_config_.size() ? &slots_[by_config_[i]] : nullptr;
+        const lb::Service* service = v && owner_ ? &owner_->services()[by_config_[i]] : nullptr;
         lb::RealServerStats total;
         json reals = json::array();
         for (size_t r = 0; r < vs.real_servers.size(); ++r) {
             const auto& rs = vs.real_servers[r];
             lb::RealServerStats st;
-            if (owner_ && i < owner_->services().size() && r < owner_->services()[i].real_servers.size())
-                st = rs_stats(owner_->services()[i].real_servers[r].stats_index);
+            const RsSlot* slot = v ? &v->reals[v->by_config[r]] : nullptr;
+            if (slot) st = rs_stats(slot->stats_index);
             total.add(st);
-            reals.push_back({{"address", rs.address.str()},
-                             {"port", rs.port ? rs.port : vs.port},
-                             {"weight", weights_[i][r]},
-                             {"healthy", bool(healthy_[i][r])},
-                             {"effective_weight", owner_ ? owner_->services()[i].real_servers[r].weight : 0},
-                             {"active_connections", st.active},
-                             {"inactive_connections", st.inactive},
-                             {"connections", st.connections},
-                             {"packets", st.in_packets + st.out_packets},
-                             {"bytes", st.in_bytes + st.out_bytes},
-                             {"in_packets", st.in_packets},
-                             {"out_packets", st.out_packets},
-                             {"in_bytes", st.in_bytes},
-                             {"out_bytes", st.out_bytes}});
+            json j = {{"address", rs.address.str()},
+                      {"port", rs.port ? rs.port : vs.port},
+                      {"weight", slot ? slot->weight : rs.weight},
+                      {"healthy", slot ? slot->healthy : true},
+                      {"effective_weight", service ? service->real_servers[v->by_config[r]].weight : 0}};
+            put_counters(j, st);
+            reals.push_back(std::move(j));
         }
-        list.push_back({{"name", vs.name},
-                        {"vip", vs.vip.str()},
-                        {"port", vs.port},
-                        {"protocol", config::to_string(vs.protocol)},
-                        {"scheduler", config::to_string(vs.scheduler)},
-                        {"method", config::to_string(vs.method)},
-                        {"active_connections", total.active},
-                        {"inactive_connections", total.inactive},
-                        {"connections", total.connections},
-                        {"packets", total.in_packets + total.out_packets},
-                        {"bytes", total.in_bytes + total.out_bytes},
-                        {"in_packets", total.in_packets},
-                        {"out_packets", total.out_packets},
-                        {"in_bytes", total.in_bytes},
-                        {"out_bytes", total.out_bytes},
-                        {"real_servers", reals}});
+        json entry = {{"name", vs.name},
+                      {"vip", vs.vip.str()},
+                      {"port", vs.port},
+                      {"protocol", config::to_string(vs.protocol)},
+                      {"scheduler", config::to_string(vs.scheduler)},
+                      {"method", config::to_string(vs.method)}};
+        if (vs.sorry_server && v) {
+            for (const auto& r : v->reals)
+                if (r.sorry && !r.removed && !r.vacant) {
+                    const lb::RealServerStats st = rs_stats(r.stats_index);
+                    total.add(st);
+                    json j = {{"address", r.address.str()}, {"port", r.port}, {"active", v->sorry_active}};
+                    put_counters(j, st);
+                    entry["sorry_server"] = std::move(j);
+                }
+        }
+        put_counters(entry, total);
+        entry["real_servers"] = std::move(reals);
+        list.push_back(std::move(entry));
     }
     return list;
 }
@@ -282,7 +597,26 @@ json LbControl::summary() const {
         neighbours.push_back({{"address", n.address.str()},
                               {"port", n.port < ports_.size() ? ports_[n.port].name : std::string("?")},
                               {"mac", n.mac ? json(mac_text(*n.mac)) : json(nullptr)}});
-    return {{"drops", drops}, {"neighbours", neighbours}};
+    // What reloads removed and still holds flows.
+    json draining = json::array();
+    for (const auto& v : slots_) {
+        if (v.vacant) continue;
+        for (const auto& r : v.reals) {
+            if (r.vacant || !(r.removed || v.removed)) continue;
+            const lb::RealServerStats st = rs_stats(r.stats_index);
+            if (st.active + st.inactive == 0) continue;   // its place is freed at the next reload
+            draining.push_back({{"virtual_server", v.vs.name},
+                                {"vip", v.vs.vip.str()},
+                                {"port", v.vs.port},
+                                {"protocol", config::to_string(v.vs.protocol)},
+                                {"service_removed", v.removed},
+                                {"real_server", r.address.str()},
+                                {"real_server_port", r.port},
+                                {"active_connections", st.active},
+                                {"inactive_connections", st.inactive}});
+        }
+    }
+    return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}};
 }
 
 } // namespace haplane::control

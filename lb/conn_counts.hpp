@@ -44,6 +44,13 @@ public:
         remove(rs, from);
         add(rs, to);
     }
+    // Room for `real_servers` (a reload added some); counts kept.
+    void ensure(size_t real_servers) {
+        if (active_.size() < real_servers) {
+            active_.resize(real_servers, 0);
+            inactive_.resize(real_servers, 0);
+        }
+    }
     ConnCounts view() const { return ConnCounts{active_, inactive_}; }
 
 private:

@@ -20,6 +20,7 @@ const char* to_string(LbDrop d) {
     case LbDrop::too_big: return "too_big";
     case LbDrop::fragment: return "fragment";
     case LbDrop::hop_table_full: return "hop_table_full";
+    case LbDrop::dead_server: return "dead_server";
     case LbDrop::count_: break;
     }
     return "?";
@@ -155,7 +156,15 @@ void LbWorker::adopt(const ServiceTable* t) {
     port_range(worker_, t->workers(), port_first_, port_last_);
     const auto& services = t->services();
     while (counts_.size() < services.size()) counts_.emplace_back(services[counts_.size()].real_servers.size());
+    for (size_t i = 0; i < services.size(); ++i) counts_[i].ensure(services[i].real_servers.size());
     while (fnat_next_.size() < services.size()) fnat_next_.push_back(port_first_);
+    // Options::timeouts hold until a table brings other timeouts (a reload).
+    if (!table_timeouts_) {
+        table_timeouts_ = t->timeouts();
+    } else if (!(t->timeouts() == *table_timeouts_)) {
+        table_timeouts_ = t->timeouts();
+        conns_.set_timeouts(*table_timeouts_);
+    }
 }
 
 void LbWorker::begin_round(uint32_t now_s) {
@@ -183,6 +192,21 @@ void LbWorker::on_expired(const Conn& c) {
         (s.method != config::Method::fnat || c.entry.local_address < s.local_addresses.size()))
         pending_[n_pending_++] = {reverse_key(s, s.real_servers[c.entry.real_server], c.key, c.entry),
                                   conns_.index_of(&c)};
+}
+
+// A flow ended before its time (its server is gone): its counts, its
+// reply entry, then itself.
+void LbWorker::end_flow(Conn* c) {
+    const Service& s = table_->services()[c->entry.service];
+    counts_[c->entry.service].remove(c->entry.real_server, c->entry.state);
+    update_gauges(c->entry.service, c->entry.real_server);
+    if (has_reply_entry(s.method) &&
+        (s.method != config::Method::fnat || c->entry.local_address < s.local_addresses.size())) {
+        const uint32_t forward = conns_.index_of(c);
+        Conn* r = conns_.find(reverse_key(s, s.real_servers[c->entry.real_server], c->key, c->entry));
+        if (r && (r->entry.flags & kConnReverse) && fwd_index(r->entry) == forward) conns_.remove(r);
+    }
+    conns_.remove(c);
 }
 
 void LbWorker::update_gauges(uint16_t service, uint16_t rs) {
@@ -288,6 +312,10 @@ void LbWorker::forward_one(LbPacket& p) {
         // The flow outlived its service (a reload removed it).
         return drop(p, LbDrop::no_service);
     }
+    if (table_->services()[c->entry.service].real_servers[c->entry.real_server].expire_flows) {
+        end_flow(c);
+        return drop(p, LbDrop::dead_server);
+    }
     track(c, t, Direction::in);
     to_server(p, t, c);
 }
@@ -310,6 +338,7 @@ void LbWorker::new_flow(LbPacket& p, const Tuple& t) {
     if (si < 0) return drop(p, LbDrop::no_service);   // e.g. a reply whose flow expired
     const auto service = static_cast<uint16_t>(si);
     const Service& s = table_->services()[service];
+    if (s.draining) return drop(p, LbDrop::no_service);   // removed by a reload: old flows only
     if (t.key.proto == kProtoTcp && (t.tcp_flags & tcp_flag::rst)) return drop(p, LbDrop::no_service);
 
     // Persistence first: the client's server, unless it was drained since.

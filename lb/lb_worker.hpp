@@ -32,6 +32,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace haplane::lb {
@@ -88,6 +89,7 @@ private:
     void track(Conn* c, const Tuple& t, Direction dir);
     void update_gauges(uint16_t service, uint16_t rs);
     void on_expired(const Conn& c);
+    void end_flow(Conn* c);
     void drop(dataplane::LbPacket& p, LbDrop why) {
         p.out_port = dataplane::LbPacket::kDrop;
         stats_->drops[static_cast<size_t>(why)].add();
@@ -106,6 +108,7 @@ private:
     std::vector<uint16_t> fnat_next_;              // per service: next port to try
     uint16_t port_first_ = 1024, port_last_ = 65535;
     uint32_t now_ = 0;
+    std::optional<config::Timeouts> table_timeouts_;   // of the tables seen
 
     struct Pending {
         FlowKey key;

@@ -2,6 +2,7 @@
 
 #include "lb/backend.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <stdexcept>
@@ -15,6 +16,8 @@ uint32_t whole_seconds(config::Duration d) {
     if (s <= 0) return 0;
     return s > (int64_t{1} << 30) ? (1u << 30) : static_cast<uint32_t>(s);
 }
+
+size_t s_index(int32_t i) { return static_cast<size_t>(i); }
 
 uint8_t proto_number(config::Protocol p) { return p == config::Protocol::tcp ? kProtoTcp : kProtoUdp; }
 
@@ -77,7 +80,8 @@ int ServiceTable::find_neighbour(uint16_t port, const IpAddress& address) const 
 }
 
 std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, const std::vector<PortView>& ports,
-                                                  unsigned workers, std::vector<std::string>* warnings) {
+                                                  unsigned workers, std::vector<std::string>* warnings,
+                                                  const TableLayout* layout) {
     if (config.virtual_servers.size() > 65535)
         throw std::invalid_argument("at most 65535 virtual services");
     auto warn = [&](std::string w) {
@@ -86,6 +90,8 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
     auto t = std::unique_ptr<ServiceTable>(new ServiceTable());
     t->ports_ = ports;
     t->workers_ = workers == 0 ? 1 : workers;
+    t->timeouts_ = config.global.timeouts;
+    auto at = [](const auto& v, size_t i, auto fallback) { return i < v.size() ? v[i] : fallback; };
 
     size_t nat_sources = 0, lips = 0;
     for (const auto& vs : config.virtual_servers) {
@@ -109,6 +115,7 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
         s.scheduler = vs.scheduler;
         s.persistence_s = whole_seconds(vs.persistence_timeout);
         s.vip_port = vip_port_of(config, ports, vs.vip);
+        if (layout) s.draining = at(layout->draining, s_index(index), false);
         if (vs.method == config::Method::fnat)
             for (const auto& a : vs.local_addresses)
                 if (a.family == vs.vip.family) s.local_addresses.push_back(a);
@@ -130,6 +137,10 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
             }
             slot.egress_port = egress;
             slot.stats_index = static_cast<uint32_t>(t->real_server_count_++);
+            if (layout && s_index(index) < layout->stats_index.size())
+                slot.stats_index = at(layout->stats_index[s_index(index)], r, slot.stats_index);
+            if (layout && s_index(index) < layout->expire_flows.size())
+                slot.expire_flows = at(layout->expire_flows[s_index(index)], r, false);
             if (rs.address.family != vs.vip.family) {
                 slot.usable = false;
                 warn("virtual server " + vs.name + ": real server " + rs.address.str() +
@@ -162,11 +173,25 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
         }
         for (const auto& a : s.local_addresses)
             insert(t->local_addresses_, key(a.family, a.bytes.data(), 0, s.proto), index);
-        insert(t->services_map_, key(s.family, s.vip.bytes.data(), net16(s.port), s.proto), index);
         prototypes.push_back(make_scheduler(vs.scheduler, std::move(backends)));
         t->services_.push_back(std::move(s));
     }
 
+    // A draining service shares its key with its successor, if any (say the
+    // method changed): the one taking new flows goes in first and wins.
+    for (bool draining : {false, true})
+        for (size_t i = 0; i < t->services_.size(); ++i) {
+            const Service& s = t->services_[i];
+            if (s.draining == draining && !(s.draining && s.real_servers.empty()))
+                insert(t->services_map_, key(s.family, s.vip.bytes.data(), net16(s.port), s.proto),
+                       static_cast<int32_t>(i));
+        }
+    if (layout) {
+        t->real_server_count_ = std::max(t->real_server_count_, layout->stats_slots);
+        for (const auto& s : t->services_)
+            for (const auto& rs : s.real_servers)
+                t->real_server_count_ = std::max<size_t>(t->real_server_count_, rs.stats_index + size_t{1});
+    }
     t->macs_ = std::make_unique<std::atomic<uint64_t>[]>(t->neighbour_slots_.size() + 1);
     for (size_t i = 0; i <= t->neighbour_slots_.size(); ++i) t->macs_[i].store(0, std::memory_order_relaxed);
     t->schedulers_.resize(t->workers_);

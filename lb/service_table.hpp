@@ -46,6 +46,9 @@ struct RealServerSlot {
     // server's family); unset = cannot tunnel to it.
     std::optional<IpAddress> tunnel_source;
     bool usable = true;            // false: never scheduled (see ServiceTable::build's warnings)
+    // Its flows end on their next packet (dead or removed, with
+    // global.expire_nodest_conn): dropped so the client's retry is scheduled anew.
+    bool expire_flows = false;
 };
 
 struct Service {
@@ -60,6 +63,18 @@ struct Service {
     uint16_t vip_port = 0;         // port index where the VIP (and so the clients) live
     std::vector<RealServerSlot> real_servers;
     std::vector<IpAddress> local_addresses;   // fnat, of the servers' family
+    // Removed by a reload: its flows go on until they end, new ones are refused.
+    bool draining = false;
+};
+
+// How a rebuilt table lines up with the one before (reloads): connections
+// name services and real servers by index, so the control thread keeps each
+// one's index for as long as flows may use it. Empty vectors: defaults.
+struct TableLayout {
+    std::vector<bool> draining;                          // by service
+    std::vector<std::vector<uint32_t>> stats_index;      // [service][real server]
+    std::vector<std::vector<bool>> expire_flows;         // [service][real server]
+    size_t stats_slots = 0;                              // real_server_count() at least this
 };
 
 // A neighbour: the MAC of `address` as seen on port `port`.
@@ -75,12 +90,16 @@ public:
     // per thing that cannot work as configured (no tunnel source, fnat
     // across families, a real server reached through no port).
     static std::unique_ptr<ServiceTable> build(const config::Config& config, const std::vector<PortView>& ports,
-                                               unsigned workers, std::vector<std::string>* warnings = nullptr);
+                                               unsigned workers, std::vector<std::string>* warnings = nullptr,
+                                               const TableLayout* layout = nullptr);
 
     const std::vector<Service>& services() const { return services_; }
     const std::vector<PortView>& ports() const { return ports_; }
     unsigned workers() const { return workers_; }
-    size_t real_server_count() const { return real_server_count_; }   // over all services
+    size_t real_server_count() const { return real_server_count_; }   // stats slots over all services
+    // global.timeouts: a worker adopting the table applies them (from each
+    // flow's next packet on).
+    const config::Timeouts& timeouts() const { return timeouts_; }
 
     // The service for a packet to (dst, dst_port, proto): exact port first,
     // then a port-0 service on that address. -1: none.
@@ -155,6 +174,7 @@ private:
     std::vector<PortView> ports_;
     unsigned workers_ = 1;
     size_t real_server_count_ = 0;
+    config::Timeouts timeouts_;
     Map services_map_, nat_sources_, local_addresses_;
     std::vector<NeighbourSlot> neighbour_slots_;
     std::unique_ptr<std::atomic<uint64_t>[]> macs_;

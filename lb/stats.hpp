@@ -32,6 +32,7 @@ enum class LbDrop : uint8_t {
     too_big,           // a tunnel would exceed the MTU and the packet may not be fragmented
     fragment,          // IP fragments are not balanced
     hop_table_full,    // nat/fnat: too many distinct client-side next hops
+    dead_server,       // a flow to a dead or removed server, ended (global.expire_nodest_conn)
     count_
 };
 const char* to_string(LbDrop d);

@@ -228,9 +228,8 @@ private:
         if (!(next.ports == now.ports)) restart.push_back("ports");
         if (!(next.global.dpdk == now.global.dpdk)) restart.push_back("global.dpdk");
         if (next.global.control_socket != now.global.control_socket) restart.push_back("global.control_socket");
-        if (!(next.virtual_servers == now.virtual_servers) || !(next.global.timeouts == now.global.timeouts) ||
-            next.global.connections_per_lcore != now.global.connections_per_lcore)
-            restart.push_back("virtual_servers (or their timeouts)");
+        if (next.global.connections_per_lcore != now.global.connections_per_lcore)
+            restart.push_back("global.connections_per_lcore");
         if (!restart.empty()) {
             std::string what;
             for (const auto& r : restart) what += (what.empty() ? "" : ", ") + r;
@@ -238,16 +237,28 @@ private:
             log_.error("{}", message);
             return {{"ok", false}, {"errors", {message}}};
         }
+        const bool metrics_changed = next.global.metrics_listen != now.global.metrics_listen;
+        // Kept: the engines refer to the config in force.
+        reloaded_.push_back(std::move(next));
+        const config::Config& applied = reloaded_.back();
+        const config::Config& previous = reloaded_.size() > 1 ? reloaded_[reloaded_.size() - 2] : config_;
+        // LB first: it is what may refuse (and then nothing changed).
+        if (auto error = lb_.reconfigure(applied)) {
+            reloaded_.pop_back();
+            log_.error("Reload refused: {}; nothing was changed", *error);
+            return {{"ok", false}, {"errors", {*error}}};
+        }
         try {
             supervisor_.reset();   // scripts stop; tracking restarts from the new file below
-            vrrp_.reconfigure(next);
+            vrrp_.reconfigure(applied);
         } catch (const std::exception& e) {
             log_.error("Reload refused: {}", e.what());
+            (void)lb_.reconfigure(previous);   // back as it was
+            reloaded_.pop_back();
             start_supervisor();
             return {{"ok", false}, {"errors", {std::string(e.what())}}};
         }
-        const bool metrics_changed = next.global.metrics_listen != now.global.metrics_listen;
-        reloaded_.push_back(std::move(next));   // kept: parts of the daemon refer to it
+        if (checks_) checks_->reconfigure(applied.virtual_servers);   // LB
         start_supervisor();
         if (metrics_changed) {
             metrics_.reset();
@@ -279,13 +290,12 @@ private:
     }
 
     // Health checks decide which real servers take new connections: a dead
-    // one gets weight 0 (its established connections go on), published to
-    // the workers with RCU like any table change.
+    // one gets weight 0 (its established connections go on, unless
+    // expire_nodest_conn), a lost quorum hands new connections to the sorry
+    // server; published to the workers with RCU like any table change.
     void on_health(size_t vs, const std::vector<control::check::RealServerHealth>& servers, bool sorry) {
         for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].effective_weight(), servers[r].alive);
-        if (sorry)
-            log_.warning("Virtual server {} lost its quorum; its sorry server is not served by the dataplane yet",
-                         config_.virtual_servers[vs].name);
+        lb_.set_sorry_server(vs, sorry);
     }
 
     // VRRP adverts from the workers, straight into the state machines.

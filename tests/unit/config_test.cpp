@@ -58,6 +58,7 @@ const char* const contract_example = R"(global:
   enable_script_security: true
   timeouts: { tcp: 900s, tcp_fin: 120s, tcp_syn: 30s, udp: 300s }
   connections_per_lcore: 1000000
+  expire_nodest_conn: true
   dpdk:
     lcores: "0-1"
     memory_mb: 512
@@ -224,6 +225,7 @@ TEST(ConfigLoad, ContractExample) {
     EXPECT_TRUE(c.global.enable_script_security);
     EXPECT_EQ(c.global.timeouts.tcp_fin, 120s);
     EXPECT_EQ(c.global.connections_per_lcore, 1000000u);
+    EXPECT_TRUE(c.global.expire_nodest_conn);
     EXPECT_EQ(c.global.dpdk.lcores, "0-1");
     EXPECT_EQ(c.global.dpdk.poll, PollMode::busy);
 

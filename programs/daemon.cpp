@@ -282,7 +282,7 @@ private:
     // one gets weight 0 (its established connections go on), published to
     // the workers with RCU like any table change.
     void on_health(size_t vs, const std::vector<control::check::RealServerHealth>& servers, bool sorry) {
-        for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].effective_weight(), servers[r].alive);
+        for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].weight, servers[r].alive);
         if (sorry)
             log_.warning("Virtual server {} lost its quorum; its sorry server is not served by the dataplane yet",
                          config_.virtual_servers[vs].name);

@@ -294,7 +294,7 @@ private:
     // expire_nodest_conn), a lost quorum hands new connections to the sorry
     // server; published to the workers with RCU like any table change.
     void on_health(size_t vs, const std::vector<control::check::RealServerHealth>& servers, bool sorry) {
-        for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].effective_weight(), servers[r].alive);
+        for (size_t r = 0; r < servers.size(); ++r) lb_.set_real_server(vs, r, servers[r].weight, servers[r].alive);
         lb_.set_sorry_server(vs, sorry);
     }
 

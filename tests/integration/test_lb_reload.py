@@ -185,8 +185,12 @@ with lab.netns(SW, CLI, LB, SORRY, *RS):
         mine = next(iter(mine))
 
         # --- reload: echo untouched, old removed, web gains rs3 ---
+        vrrp_before = hp.status()["vrrp"][0]
         r = reload(hp, CONFIG_B)
         report.check(r.returncode == 0, "a reload changing virtual servers is applied", r.stdout + r.stderr)
+        vrrp_after = hp.status()["vrrp"][0]
+        report.check(vrrp_after["state"] == "MASTER" and vrrp_after["transitions"] == vrrp_before["transitions"],
+                     "the VRRP instance is untouched (still MASTER, no new transition)", (vrrp_before, vrrp_after))
         mark_echo, mark_old = len(echo.lines()), len(old.lines())
         report.check(echo.wait_lines(mark_echo + 5) and echo.servers(mark_echo) == {mine},
                      f"the echo connection goes on, still to {mine}", echo.lines()[mark_echo:])

@@ -260,16 +260,6 @@ std::optional<std::string> LbControl::rebuild(std::vector<VsSlot> slots, std::ve
     }
     for (const auto& w : warnings) log_.warning("{}", w);
 
-    // Learnt MACs carry over; new neighbours are probed at once (start() probes all).
-    std::vector<Neighbour> neighbours;
-    for (size_t i = 0; i < table->neighbours().size(); ++i) {
-        const auto& slot = table->neighbours()[i];
-        Neighbour n{slot.port, slot.address, {}, {}};
-        for (const auto& old : neighbours_)
-            if (old.port == n.port && old.address == n.address) n = old;
-        if (n.mac) table->set_neighbour_mac(static_cast<uint32_t>(i), *n.mac);
-        neighbours.push_back(n);
-    }
     if (baseline_.size() < stats_capacity_) baseline_.resize(stats_capacity_);
     for (uint32_t i : reused) {
         lb::RealServerStats now;
@@ -281,13 +271,31 @@ std::optional<std::string> LbControl::rebuild(std::vector<VsSlot> slots, std::ve
     slots_ = std::move(slots);
     by_config_ = std::move(by_config);
     free_stats_ = std::move(free_stats);
-    neighbours_ = std::move(neighbours);
     config_ = &next;
+    adopt(std::move(table));
+    for (const auto& n : notes) log_.info("{}", n);
+    return std::nullopt;
+}
+
+// Publishes `table` with RCU: learnt MACs carry over (by port and address),
+// new next hops are probed at once once running.
+void LbControl::adopt(std::unique_ptr<lb::ServiceTable> table) {
+    std::vector<Neighbour> neighbours;
+    for (size_t i = 0; i < table->neighbours().size(); ++i) {
+        const auto& slot = table->neighbours()[i];
+        Neighbour n{slot.port, slot.address, {}, {}};
+        for (const auto& old : neighbours_)
+            if (old.port == n.port && old.address == n.address) n = old;
+        if (n.mac) table->set_neighbour_mac(static_cast<uint32_t>(i), *n.mac);
+        neighbours.push_back(n);
+    }
+    neighbours_ = std::move(neighbours);
     table_.store(table.get(), std::memory_order_release);
     if (owner_) dataplane_.synchronize();   // no worker still reads the old table
     owner_ = std::move(table);
-    for (const auto& n : notes) log_.info("{}", n);
-    return std::nullopt;
+    if (timer_)
+        for (auto& n : neighbours_)
+            if (!n.mac && n.last_probe == EventLoop::Clock::time_point{}) probe(n);
 }
 
 std::unique_ptr<lb::ServiceTable> LbControl::build(const std::vector<VsSlot>& slots, const config::Config& cfg,
@@ -299,6 +307,7 @@ std::unique_ptr<lb::ServiceTable> LbControl::build(const std::vector<VsSlot>& sl
     lb::TableLayout layout;
     layout.stats_slots = stats_capacity_;
     const bool expire = cfg.global.expire_nodest_conn;
+    layout.routes = routes_;
     for (const auto& v : slots) {
         config::VirtualServer vs = v.vs;
         vs.real_servers.clear();
@@ -482,15 +491,27 @@ void LbControl::set_sorry_server(size_t vs, bool active) {
     publish();
 }
 
-// A new table from the slots as they are, the MACs learnt so far carried over.
+// A new table from the slots as they are.
 void LbControl::publish() {
     if (!enabled()) return;
-    auto next = build(slots_, *config_, nullptr);
-    for (size_t i = 0; i < neighbours_.size() && i < next->neighbours().size(); ++i)
-        if (neighbours_[i].mac) next->set_neighbour_mac(static_cast<uint32_t>(i), *neighbours_[i].mac);
-    table_.store(next.get(), std::memory_order_release);
-    dataplane_.synchronize();   // no worker still reads the old table
-    owner_ = std::move(next);
+    adopt(build(slots_, *config_, nullptr));
+}
+
+void LbControl::set_routes(const std::vector<config::VirtualRoute>& routes) {
+    std::vector<lb::Route> next;
+    for (const auto& r : routes) {
+        lb::Route route{r.destination, r.gateway, lb::kNoPort};
+        for (size_t p = 0; p < ports_.size(); ++p)
+            if (r.port && ports_[p].name == *r.port) route.port = static_cast<uint16_t>(p);
+        if (route.port == lb::kNoPort && r.gateway) route.port = lb::ServiceTable::port_for(ports_, *r.gateway);
+        if (route.port == lb::kNoPort) continue;
+        next.push_back(route);
+    }
+    if (next == routes_) return;
+    routes_ = std::move(next);
+    if (!enabled()) return;
+    log_.info("Load balancer: {} route(s) in the dataplane's table", routes_.size());
+    publish();
 }
 
 lb::RealServerStats LbControl::rs_stats(uint32_t stats_index) const {
@@ -616,7 +637,12 @@ json LbControl::summary() const {
                                 {"inactive_connections", st.inactive}});
         }
     }
-    return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}};
+    json routes = json::array();
+    for (const auto& r : routes_)
+        routes.push_back({{"destination", r.destination.str()},
+                          {"gateway", r.gateway ? json(r.gateway->str()) : json(nullptr)},
+                          {"port", r.port < ports_.size() ? ports_[r.port].name : std::string("?")}});
+    return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}, {"routes", routes}};
 }
 
 } // namespace haplane::control

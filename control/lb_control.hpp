@@ -96,6 +96,11 @@ public:
     void set_sorry_server(size_t vs, bool active);
     bool sorry_server_active(size_t vs) const;
 
+    // The dataplane's route table: virtual_routes of the MASTER instances
+    // (ports named). Real servers outside the ports' prefixes are reached
+    // through them; a change republishes the table.
+    void set_routes(const std::vector<config::VirtualRoute>& routes);
+
     // Where config index `vs` lives in the table (stable across reloads).
     size_t service_index(size_t vs) const { return by_config_.at(vs); }
 
@@ -133,6 +138,7 @@ private:
 
     void probe(Neighbour& n);
     void publish();
+    void adopt(std::unique_ptr<lb::ServiceTable> table);
     void tick();
     void publish_local_addresses();
     std::optional<std::string> rebuild(std::vector<VsSlot> slots, std::vector<uint32_t> free_stats,
@@ -160,6 +166,7 @@ private:
     std::vector<std::unique_ptr<lb::WorkerStats>> stats_;
     std::vector<std::unique_ptr<lb::LbWorker>> workers_;
     std::vector<Neighbour> neighbours_;   // as the table's neighbour slots
+    std::vector<lb::Route> routes_;
     std::vector<std::vector<IpAddress>> local_addresses_;   // published per port
     std::vector<lb::RealServerStats> baseline_;   // by stats index, at the last clear
     std::vector<uint64_t> drops_baseline_;

@@ -350,6 +350,7 @@ void VrrpEngine::apply_state(Instance& in, State from, State to) {
                 send_garp_burst(in, in.cfg.garp.master_repeat);
             });
         if (in.cfg.garp.master_refresh > config::Duration::zero()) schedule_garp_refresh(in);
+        if (!in.cfg.virtual_routes.empty() && routes_observer_) routes_observer_();
         return;
     }
     if (from == State::MASTER) {
@@ -358,7 +359,20 @@ void VrrpEngine::apply_state(Instance& in, State from, State to) {
         publish_vips(in.port);
         mirror_vips(in, false);
         log_.info("({}) removing VIPs.", in.cfg.name);
+        if (!in.cfg.virtual_routes.empty() && routes_observer_) routes_observer_();
     }
+}
+
+std::vector<config::VirtualRoute> VrrpEngine::active_routes() const {
+    std::vector<config::VirtualRoute> out;
+    for (const auto& in : instances_) {
+        if (in->machine.state() != State::MASTER) continue;
+        for (auto r : in->cfg.virtual_routes) {
+            if (!r.port) r.port = in->cfg.port;
+            out.push_back(std::move(r));
+        }
+    }
+    return out;
 }
 
 void VrrpEngine::log_drop(Instance* in, size_t port, Drop drop, const vrrp::Received& r, uint8_t ttl) {

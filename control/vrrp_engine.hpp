@@ -84,6 +84,11 @@ public:
     using Gate = std::function<bool(size_t instance)>;
     void set_gate(Gate gate) { gate_ = std::move(gate); }
     bool has_live_master(size_t instance) const;
+    // virtual_routes of the instances that are MASTER now, each with its
+    // port named (the route's, else its instance's): the dataplane's route
+    // table. The observer runs whenever that set may have changed.
+    std::vector<config::VirtualRoute> active_routes() const;
+    void set_routes_observer(std::function<void()> observer) { routes_observer_ = std::move(observer); }
     // `haplanectl stats --clear`: the per-instance counters start again at 0.
     void clear_counters();
 
@@ -114,6 +119,7 @@ private:
     std::vector<std::unique_ptr<PortState>> port_states_;   // index = port index
     bool running_ = false;
     Observer observer_;
+    std::function<void()> routes_observer_;
     Gate gate_;
     StatusExtra status_extra_;
 };

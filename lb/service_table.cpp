@@ -129,10 +129,23 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
             slot.port_net = net16(slot.port);
             slot.weight = rs.weight;
             uint16_t egress = port_for(ports, rs.address);
+            IpAddress next_hop = rs.address;
+            if (egress == kNoPort && layout) {
+                // Not on a port's link: the longest route that holds it.
+                const Route* best = nullptr;
+                for (const auto& route : layout->routes)
+                    if (route.port < ports.size() && route.destination.contains(rs.address) &&
+                        (!best || route.destination.length > best->destination.length))
+                        best = &route;
+                if (best) {
+                    egress = best->port;
+                    if (best->gateway) next_hop = *best->gateway;
+                }
+            }
             if (egress == kNoPort) {
                 egress = s.vip_port;
                 warn("virtual server " + vs.name + ": real server " + rs.address.str() +
-                     " is in no port's prefix; reaching it on port " +
+                     " is in no port's prefix and no virtual route's; reaching it on port " +
                      (egress < ports.size() ? ports[egress].name : std::string("?")) + " as a neighbour");
             }
             slot.egress_port = egress;
@@ -160,10 +173,10 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
                 warn("virtual server " + vs.name + ": no local address of the VIP's family; real server " +
                      rs.address.str() + " gets no flows");
             }
-            int n = t->find_neighbour(egress, rs.address);
+            int n = t->find_neighbour(egress, next_hop);
             if (n < 0) {
                 n = static_cast<int>(t->neighbour_slots_.size());
-                t->neighbour_slots_.push_back({egress, rs.address});
+                t->neighbour_slots_.push_back({egress, next_hop});
             }
             slot.neighbour = static_cast<uint32_t>(n);
             if (!slot.usable) backends[r].weight = 0;

@@ -67,6 +67,16 @@ struct Service {
     bool draining = false;
 };
 
+// A route of the dataplane's table (virtual_routes of the MASTER
+// instances): real servers outside every port's prefixes are reached
+// through the longest one that holds them, via its gateway.
+struct Route {
+    IpPrefix destination;
+    std::optional<IpAddress> gateway;   // none: on-link through `port`
+    uint16_t port = 0;
+    bool operator==(const Route&) const = default;
+};
+
 // How a rebuilt table lines up with the one before (reloads): connections
 // name services and real servers by index, so the control thread keeps each
 // one's index for as long as flows may use it. Empty vectors: defaults.
@@ -75,6 +85,7 @@ struct TableLayout {
     std::vector<std::vector<uint32_t>> stats_index;      // [service][real server]
     std::vector<std::vector<bool>> expire_flows;         // [service][real server]
     size_t stats_slots = 0;                              // real_server_count() at least this
+    std::vector<Route> routes;                           // the dataplane's route table
 };
 
 // A neighbour: the MAC of `address` as seen on port `port`.

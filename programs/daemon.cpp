@@ -132,6 +132,8 @@ public:
         loop_.watch(signals_.fd(), EPOLLIN, [this](uint32_t) { on_signal(); });
         loop_.watch(dataplane_.control_event_fd(), EPOLLIN, [this](uint32_t) { on_control_frames(); });
         dataplane_.set_forwarders(lb_.forwarders());   // LB
+        // The MASTER instances' virtual_routes are the dataplane's route table.
+        vrrp_.set_routes_observer([this] { lb_.set_routes(vrrp_.active_routes()); });
         if (lb_.enabled())
             checks_.emplace(loop_, log_, scripts_, config_.virtual_servers,
                             [this](size_t vs, const std::vector<control::check::RealServerHealth>& servers,

@@ -411,3 +411,50 @@ TEST(LbControl, ExpireNodestConnEndsFlowsOfDeadServers) {
         EXPECT_NE(retry.dst, a.dst) << "the client's next packet goes to a live server";
     }
 }
+
+TEST(LbControl, RoutesReachServersBehindAGateway) {
+    auto c = nat_config();
+    c.virtual_servers[0].real_servers[1].address = ip("10.40.0.11");   // behind a router on int
+    EventLoop loop;
+    Log log(true, false);
+    FakePorts ports;
+    LbControl lb(c, loop, log, ports, views(c), 1);
+    lb.start();
+    auto hop_of = [&](size_t rs) {
+        const auto& slot = lb.table()->services()[0].real_servers[rs];
+        return lb.table()->neighbours()[slot.neighbour];
+    };
+    EXPECT_EQ(hop_of(1).address, ip("10.40.0.11")) << "no route: asked for on the VIP's port, as a neighbour";
+
+    config::VirtualRoute route;
+    route.destination = *IpPrefix::parse("10.40.0.0/16");
+    route.gateway = ip("10.20.0.1");
+    route.port = "int";
+    config::VirtualRoute longer = route;
+    longer.destination = *IpPrefix::parse("10.40.0.0/24");
+    longer.gateway = ip("10.20.0.254");
+    longer.port.reset();   // the port whose prefix holds the gateway
+    ports.sent.clear();
+    lb.set_routes({route, longer});
+    EXPECT_EQ(hop_of(1).address, ip("10.20.0.254")) << "the longest prefix wins";
+    EXPECT_EQ(hop_of(1).port, 1);
+    EXPECT_EQ(lb.table()->services()[0].real_servers[1].egress_port, 1);
+    EXPECT_EQ(hop_of(0).address, ip("10.20.0.11")) << "on-link servers are not routed";
+    ASSERT_EQ(ports.sent.size(), 1u) << "the new next hop is asked for at once";
+    wire::ArpView arp;
+    ASSERT_TRUE(wire::read_arp(ports.sent[0].frame.data() + 14, 46, arp));
+    EXPECT_EQ(arp.target_ip, ip("10.20.0.254").v4_net());
+    const auto routes = lb.summary()["routes"];
+    ASSERT_EQ(routes.size(), 2u);
+    EXPECT_EQ(routes[1]["gateway"], "10.20.0.254");
+    EXPECT_EQ(routes[1]["port"], "int");
+
+    // The gateway answers: flows to the routed server go to its MAC.
+    answer_probes(lb, ports);
+    for (uint16_t p = 40000; p < 40004; ++p) send_through(lb, 1, "192.0.2.1", p, "10.10.0.100", 80, 0x02);
+    EXPECT_EQ(lb.virtual_servers()[0]["real_servers"][1]["connections"], 2);
+
+    lb.set_routes({});   // the instance left MASTER
+    EXPECT_EQ(hop_of(1).address, ip("10.40.0.11"));
+    EXPECT_TRUE(lb.summary()["routes"].empty());
+}

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -60,7 +61,8 @@ public:
 
     // CONTRACT virtual_servers, with counters summed over the workers.
     nlohmann::json virtual_servers() const;
-    // {"drops": {reason: n}, "neighbours": [{address, port, mac}]}.
+    // {"drops": {reason: n}, "neighbours": [{address, port, mac}],
+    //  "handoffs": {"sent": n, "received": n, "workers": [{"sent", "received"}]}}.
     nlohmann::json summary() const;
     // Counters read as zero from now on (`haplanectl stats --clear`); the
     // connection gauges (active, inactive) are not counters and stay.
@@ -108,6 +110,7 @@ private:
     std::vector<Neighbour> neighbours_;   // as the table's neighbour slots
     std::vector<lb::RealServerStats> baseline_;   // by stats index, at the last clear
     std::vector<uint64_t> drops_baseline_;
+    std::vector<std::array<uint64_t, 2>> handoffs_baseline_;   // [worker]: sent, received
     uint64_t drops(size_t reason) const;
     std::optional<EventLoop::TimerId> timer_;
 };

@@ -1,6 +1,7 @@
 #include "lb/lb_worker.hpp"
 
 #include "lb/rewrite.hpp"
+#include "lb/steer.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -20,6 +21,7 @@ const char* to_string(LbDrop d) {
     case LbDrop::too_big: return "too_big";
     case LbDrop::fragment: return "fragment";
     case LbDrop::hop_table_full: return "hop_table_full";
+    case LbDrop::handoff_full: return "handoff_full";
     case LbDrop::count_: break;
     }
     return "?";
@@ -133,10 +135,7 @@ bool has_reply_entry(config::Method m) { return m == config::Method::nat || m ==
 } // namespace
 
 void LbWorker::port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last) {
-    if (workers == 0) workers = 1;
-    const uint32_t span = (65536u - 1024u) / workers;
-    first = static_cast<uint16_t>(1024u + worker * span);
-    last = static_cast<uint16_t>(1024u + (worker + 1) * span - 1);
+    local_port_range(worker, workers, first, last);
 }
 
 LbWorker::LbWorker(unsigned worker, const std::atomic<const ServiceTable*>* table, WorkerStats* stats,

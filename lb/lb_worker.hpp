@@ -62,8 +62,11 @@ public:
     bool claims(const uint8_t* frame, const wire::Parsed& p) const override;
     void forward(dataplane::LbPacket* pkts, uint16_t n) override;
     void held_dropped(uint16_t n) override;
+    uint16_t steer(dataplane::LbPacket* pkts, uint16_t n) override;   // lb/steer.cpp
+    void handoff_counts(uint32_t sent, uint32_t ring_full, uint32_t received) override;
 
-    // The fnat source ports this worker hands out: [first, last].
+    // The fnat source ports this worker hands out: [first, last]
+    // (local_port_range: replies find their worker by it, lb/steer.hpp).
     static void port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last);
 
     // Inspection (tests, control thread with the worker stopped).
@@ -106,6 +109,8 @@ private:
     std::vector<uint16_t> fnat_next_;              // per service: next port to try
     uint16_t port_first_ = 1024, port_last_ = 65535;
     uint32_t now_ = 0;
+    const ServiceTable* steer_table_ = nullptr;   // steer(): the table steer_any_ was computed for
+    bool steer_any_ = false;                       // it has nat/fnat services
 
     struct Pending {
         FlowKey key;

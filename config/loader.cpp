@@ -197,7 +197,7 @@ private:
             std::set<unsigned> distinct;
             if (!lcores) {
                 r_.error(at, "invalid lcore list " + quote(d.lcores) + " for " + path +
-                                 " (expected e.g. \"0-1\" or \"0,2-3\")");
+                                 " (expected e.g. \"0-1\", \"0,2-3\" or \"0,1,2@1\")");
             } else {
                 for (const unsigned l : *lcores)
                     if (!distinct.insert(l).second)
@@ -754,6 +754,14 @@ private:
 std::optional<std::vector<unsigned>> parse_lcore_list(std::string_view text) {
     std::vector<unsigned> lcores;
     for (const auto part : split(text, ',')) {
+        // "LCORE@CPU" (EAL's --lcores): the lcore runs on that CPU, so a
+        // small box can have more workers than CPUs (labs, tests).
+        if (const auto at = part.find('@'); at != part.npos) {
+            const auto lcore = parse_uint(part.substr(0, at), 4);
+            if (!lcore || !parse_uint(part.substr(at + 1), 4)) return std::nullopt;
+            lcores.push_back(*lcore);
+            continue;
+        }
         const auto dash = part.find('-');
         const auto first = parse_uint(part.substr(0, dash), 4);
         const auto last = dash == part.npos ? first : parse_uint(part.substr(dash + 1), 4);

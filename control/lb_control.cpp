@@ -69,12 +69,15 @@ LbControl::LbControl(const config::Config& config, EventLoop& loop, Log& log, Lb
         stats_.push_back(std::make_unique<lb::WorkerStats>(stats_capacity_));
         workers_.push_back(std::make_unique<lb::LbWorker>(w, &table_, stats_.back().get(), options));
     }
+    // nat/fnat flows, their replies and ICMP errors find their worker
+    // (lb/steer.hpp); a dr/tun flow's worker is wherever RSS put it, which
+    // an ICMP error from the client side cannot name.
     if (workers > 1)
         for (const auto& vs : config.virtual_servers)
-            if (vs.method == config::Method::nat || vs.method == config::Method::fnat)
-                log_.warning("virtual server {}: with {} workers, {} replies must come back to the worker that "
-                             "holds the flow; haplane does not steer them there yet (use one worker for nat/fnat)",
-                             vs.name, workers, config::to_string(vs.method));
+            if (vs.method == config::Method::dr || vs.method == config::Method::tun)
+                log_.warning("virtual server {}: with {} workers, ICMP errors from the client side about {} flows "
+                             "(fragmentation needed) reach the real server only when RSS gives them to the flow's "
+                             "worker", vs.name, workers, config::to_string(vs.method));
     log_.info("Load balancer: {} virtual server(s), {} real server(s), {} connections per worker",
               owner_->services().size(), servers, options.connections);
 }
@@ -290,6 +293,7 @@ void LbControl::adopt(std::unique_ptr<lb::ServiceTable> table) {
         neighbours.push_back(n);
     }
     neighbours_ = std::move(neighbours);
+    table->set_generation(++generation_);
     table_.store(table.get(), std::memory_order_release);
     if (owner_) dataplane_.synchronize();   // no worker still reads the old table
     owner_ = std::move(table);
@@ -546,6 +550,8 @@ void LbControl::clear_counters() {
     for (size_t r = 0; r < d.size(); ++r)
         for (const auto& w : stats_) d[r] += w->drops[r].get();
     drops_baseline_ = std::move(d);
+    handoffs_baseline_.clear();
+    for (const auto& w : stats_) handoffs_baseline_.push_back({w->handoffs_sent.get(), w->handoffs_received.get()});
 }
 
 namespace {
@@ -642,7 +648,20 @@ json LbControl::summary() const {
         routes.push_back({{"destination", r.destination.str()},
                           {"gateway", r.gateway ? json(r.gateway->str()) : json(nullptr)},
                           {"port", r.port < ports_.size() ? ports_[r.port].name : std::string("?")}});
-    return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}, {"routes", routes}};
+    // Several workers: packets handed to the worker owning their flow.
+    json per_worker = json::array();
+    uint64_t sent = 0, received = 0;
+    for (size_t w = 0; w < stats_.size(); ++w) {
+        const auto base = w < handoffs_baseline_.size() ? handoffs_baseline_[w] : std::array<uint64_t, 2>{};
+        const uint64_t s = stats_[w]->handoffs_sent.get() - base[0];
+        const uint64_t r = stats_[w]->handoffs_received.get() - base[1];
+        per_worker.push_back({{"sent", s}, {"received", r}});
+        sent += s;
+        received += r;
+    }
+    json handoffs = {{"sent", sent}, {"received", received}, {"workers", per_worker}};
+    return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}, {"routes", routes},
+            {"handoffs", handoffs}};
 }
 
 } // namespace haplane::control

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -75,7 +76,8 @@ public:
     // summed over the workers.
     nlohmann::json virtual_servers() const;
     // {"drops": {reason: n}, "neighbours": [{address, port, mac}],
-    //  "draining": [services and servers a reload removed that still hold flows]}.
+    //  "draining": [services and servers a reload removed that still hold flows],
+    //  "routes": [the dataplane's route table], "handoffs": {"sent": n, "received": n, "workers": [{"sent", "received"}]}}.
     nlohmann::json summary() const;
     // Counters read as zero from now on (`haplanectl stats --clear`); the
     // connection gauges (active, inactive) are not counters and stay.
@@ -167,9 +169,11 @@ private:
     std::vector<std::unique_ptr<lb::LbWorker>> workers_;
     std::vector<Neighbour> neighbours_;   // as the table's neighbour slots
     std::vector<lb::Route> routes_;
+    uint64_t generation_ = 0;             // of the last table published
     std::vector<std::vector<IpAddress>> local_addresses_;   // published per port
     std::vector<lb::RealServerStats> baseline_;   // by stats index, at the last clear
     std::vector<uint64_t> drops_baseline_;
+    std::vector<std::array<uint64_t, 2>> handoffs_baseline_;   // [worker]: sent, received
     std::optional<EventLoop::TimerId> timer_;
 };
 

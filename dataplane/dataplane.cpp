@@ -11,9 +11,11 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -27,6 +29,7 @@ namespace {
 constexpr uint16_t RX_DESC = 1024;
 constexpr uint16_t TX_DESC = 1024;
 constexpr unsigned RING_SIZE = 1024;
+constexpr unsigned HANDOFF_RING_SIZE = 1024;   // per worker, several workers only
 
 [[noreturn]] void fail(const std::string& what, int err) {
     throw std::runtime_error(what + ": " + rte_strerror(err < 0 ? -err : err));
@@ -143,6 +146,8 @@ struct Dataplane::Impl {
     std::vector<std::unique_ptr<EthPort>> eth_ports;   // ports then TAPs; closed in reverse
     std::vector<std::unique_ptr<rte_ring, RingDeleter>> rings;
     std::unique_ptr<rte_ring, RingDeleter> to_control;
+    std::vector<std::unique_ptr<rte_ring, RingDeleter>> handoff_rings;   // [worker]; several workers only
+    std::vector<rte_ring*> handoff;                                      // the same, for the workers
     int event_fd = -1;
     std::vector<PortInfo> infos;
     std::vector<PortRuntime> runtime;
@@ -175,6 +180,8 @@ struct Dataplane::Impl {
         void* m;
         for (auto& r : rings)
             while (rte_ring_dequeue(r.get(), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        for (auto& r : handoff_rings)
+            while (rte_ring_dequeue(r.get(), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
         if (to_control)
             while (rte_ring_dequeue(to_control.get(), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     }
@@ -199,7 +206,8 @@ Dataplane::Dataplane(const config::Config& config, const std::vector<std::string
     // and the rings, with room to spare.
     const unsigned queues_total = static_cast<unsigned>(config.ports.size()) * 2 * workers;
     unsigned n_mbufs = queues_total * (RX_DESC + TX_DESC) + (workers + 1) * 512 +
-                       RING_SIZE * (static_cast<unsigned>(config.ports.size()) + 1) + 4096;
+                       RING_SIZE * (static_cast<unsigned>(config.ports.size()) + 1) + 4096 +
+                       (workers > 1 ? workers * HANDOFF_RING_SIZE : 0);
     unsigned pow2 = 1;
     while (pow2 < n_mbufs + 1) pow2 <<= 1;
     d.pool_size = pow2 - 1;
@@ -369,6 +377,31 @@ void Dataplane::set_forwarders(const std::vector<Forwarder*>& forwarders) {
     Impl& d = *impl_;
     if (d.running) throw std::logic_error("set_forwarders after the workers started");
     for (size_t w = 0; w < d.contexts.size(); ++w) d.contexts[w].lb = w < forwarders.size() ? forwarders[w] : nullptr;
+    const unsigned workers = static_cast<unsigned>(d.contexts.size());
+    if (workers < 2 || forwarders.empty()) return;
+
+    // Several workers: a packet RSS put on the wrong worker's queue is
+    // handed to its flow's owner through the owner's ring (lb/steer.hpp).
+    rte_mbuf_dynfield field{};
+    std::snprintf(field.name, sizeof field.name, "haplane_handoff");
+    field.size = sizeof(HandoffMeta);
+    field.align = alignof(HandoffMeta);
+    const int offset = rte_mbuf_dynfield_register(&field);
+    if (offset < 0) fail("cannot register the mbuf handoff field", rte_errno);
+    if (d.handoff_rings.empty()) {
+        for (unsigned w = 0; w < workers; ++w) {
+            const std::string name = "haplane_handoff" + std::to_string(w);
+            d.handoff_rings.emplace_back(rte_ring_create(name.c_str(), HANDOFF_RING_SIZE,
+                                                         static_cast<int>(rte_socket_id()), RING_F_SC_DEQ));
+            if (!d.handoff_rings.back()) fail("cannot create ring " + name, rte_errno);
+            d.handoff.push_back(d.handoff_rings.back().get());
+        }
+    }
+    for (auto& c : d.contexts) {
+        c.handoff = c.lb ? d.handoff.data() : nullptr;
+        c.workers = workers;
+        c.handoff_field = offset;
+    }
 }
 
 void Dataplane::set_lb_addresses(size_t port_index, const std::vector<IpAddress>& addresses) {

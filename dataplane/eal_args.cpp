@@ -24,7 +24,10 @@ std::vector<std::string> eal_arguments(const config::Config& config,
                                        const std::vector<std::string>& extra,
                                        bool detailed_logs) {
     const auto& dpdk = config.global.dpdk;
-    std::vector<std::string> args{"haplane", "-l", dpdk.lcores, "-m", std::to_string(dpdk.memory_mb)};
+    // "LCORE@CPU" maps lcores to CPUs: EAL's --lcores takes it, -l does not.
+    const bool mapped = dpdk.lcores.find('@') != std::string::npos;
+    std::vector<std::string> args{"haplane", mapped ? "--lcores" : "-l", dpdk.lcores, "-m",
+                                  std::to_string(dpdk.memory_mb)};
     if (dpdk.hugepages) {
         args.push_back("--in-memory");
     } else {

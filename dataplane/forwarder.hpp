@@ -22,9 +22,12 @@ struct LbPacket {
     // Out: where it goes. kDrop: free it (the forwarder counted why).
     // kHold: keep it untouched and hand it over again next round (its next
     // hop is being resolved); the worker drops it after a while.
+    // kHandoff (set by steer() only): untouched, for worker `owner`.
     static constexpr uint16_t kDrop = 0xffff;
     static constexpr uint16_t kHold = 0xfffe;
+    static constexpr uint16_t kHandoff = 0xfffd;
     uint16_t out_port = kDrop;
+    uint16_t owner = 0;
     // Bytes written before `frame` (a tunnel header): the frame now starts
     // at frame - prepended and is `len` bytes long.
     uint16_t prepended = 0;
@@ -44,6 +47,15 @@ public:
     virtual void forward(LbPacket* pkts, uint16_t n) = 0;
     // n packets answered kHold were dropped: their next hop never resolved.
     virtual void held_dropped(uint16_t n) = 0;
+
+    // Several workers only (never called with one): packets of flows that
+    // another worker owns get out_port kHandoff and `owner`, and are left
+    // untouched for the owner to forward(). Returns how many. Packets
+    // handed over by another worker are forwarded as they are, not steered.
+    virtual uint16_t steer(LbPacket* pkts, uint16_t n) = 0;
+    // For the counters: packets handed to other workers, dropped because
+    // the owner's ring was full, and taken over from other workers.
+    virtual void handoff_counts(uint32_t sent, uint32_t ring_full, uint32_t received) = 0;
 };
 
 } // namespace haplane::dataplane

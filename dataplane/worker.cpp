@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
@@ -75,25 +76,43 @@ bool lb_claims(const void* ctx, const uint8_t* frame, const wire::Parsed& p) {
 // forwarder together, then sent out of whichever port it chose. Frames
 // whose next hop is still being resolved wait here a little (like the
 // kernel's unresolved-neighbour queue) and are offered again every round.
+// With several workers, frames of flows another worker owns are first
+// handed to that worker's ring, and frames handed to this one are taken
+// over each round.
 class LbStage {
 public:
-    void add(rte_mbuf* m, uint16_t port_index, const Classified& c) {
-        LbPacket& p = pkts_[n_];
-        p = LbPacket{};
-        p.frame = frame_of(m);
-        p.len = rte_pktmbuf_data_len(m);
-        p.headroom = rte_pktmbuf_headroom(m);
-        p.tailroom = rte_pktmbuf_tailroom(m);
-        p.in_port = port_index;
-        p.parsed = c.parsed;
-        mbufs_[n_++] = m;
-    }
+    void add(rte_mbuf* m, uint16_t port_index, const Classified& c) { put(m, port_index, c.parsed); }
 
     void flush(const WorkerContext& w, uint64_t now) {
         if (n_ == 0) return;
-        w.lb->forward(pkts_, n_);
-        dispatch(w, mbufs_, pkts_, nullptr, n_, now);
+        if (w.handoff) hand_off(w);
+        if (n_) {
+            w.lb->forward(pkts_, n_);
+            dispatch(w, mbufs_, pkts_, nullptr, n_, now);
+        }
         n_ = 0;
+    }
+
+    // Several workers: what the others handed this one (its flows), as if
+    // received here, but not steered again. Bounded per round so that the
+    // worker's own queues are polled too. Returns how many.
+    unsigned take_over(const WorkerContext& w, uint64_t now) {
+        const unsigned limit = BURST * w.workers * static_cast<unsigned>(w.ports->size());
+        unsigned total = 0, n;
+        rte_mbuf* bufs[BURST];
+        while (total < limit &&
+               (n = rte_ring_dequeue_burst(w.handoff[w.queue], reinterpret_cast<void**>(bufs), BURST, nullptr)) > 0) {
+            for (unsigned i = 0; i < n; ++i) {
+                const HandoffMeta& h = *RTE_MBUF_DYNFIELD(bufs[i], w.handoff_field, const HandoffMeta*);
+                put(bufs[i], h.in_port, h.parsed);
+            }
+            w.lb->forward(pkts_, n_);
+            dispatch(w, mbufs_, pkts_, nullptr, n_, now);
+            n_ = 0;
+            total += n;
+        }
+        if (total) w.lb->handoff_counts(0, 0, total);
+        return total;
     }
 
     void retry_held(const WorkerContext& w, uint64_t now) {
@@ -126,6 +145,52 @@ private:
         LbPacket pkt;
         uint64_t deadline;
     };
+
+    void put(rte_mbuf* m, uint16_t port_index, const wire::Parsed& parsed) {
+        LbPacket& p = pkts_[n_];
+        p = LbPacket{};
+        p.frame = frame_of(m);
+        p.len = rte_pktmbuf_data_len(m);
+        p.headroom = rte_pktmbuf_headroom(m);
+        p.tailroom = rte_pktmbuf_tailroom(m);
+        p.in_port = port_index;
+        p.parsed = parsed;
+        mbufs_[n_++] = m;
+    }
+
+    // The frames steer() marked go to their owners' rings, one enqueue per
+    // owner (a full ring drops and counts); the rest stay, in order.
+    void hand_off(const WorkerContext& w) {
+        if (w.lb->steer(pkts_, n_) == 0) return;
+        rte_mbuf* out[BURST];
+        uint32_t sent = 0, full = 0;
+        for (uint16_t i = 0; i < n_; ++i) {
+            if (!mbufs_[i] || pkts_[i].out_port != LbPacket::kHandoff) continue;
+            const uint16_t owner = pkts_[i].owner;
+            unsigned k = 0;
+            for (uint16_t j = i; j < n_; ++j) {
+                if (!mbufs_[j] || pkts_[j].out_port != LbPacket::kHandoff || pkts_[j].owner != owner) continue;
+                *RTE_MBUF_DYNFIELD(mbufs_[j], w.handoff_field, HandoffMeta*) = HandoffMeta{pkts_[j].parsed, pkts_[j].in_port};
+                out[k++] = mbufs_[j];
+                mbufs_[j] = nullptr;
+            }
+            const unsigned queued = rte_ring_enqueue_burst(w.handoff[owner], reinterpret_cast<void**>(out), k, nullptr);
+            sent += queued;
+            if (queued < k) {
+                rte_pktmbuf_free_bulk(out + queued, k - queued);
+                full += k - queued;
+                w.counters[pkts_[i].in_port].rx_dropped.add(k - queued);
+            }
+        }
+        uint16_t kept = 0;
+        for (uint16_t i = 0; i < n_; ++i) {
+            if (!mbufs_[i]) continue;
+            pkts_[kept] = pkts_[i];
+            mbufs_[kept++] = mbufs_[i];
+        }
+        n_ = kept;
+        w.lb->handoff_counts(sent, full, 0);
+    }
 
     void dispatch(const WorkerContext& w, rte_mbuf** mbufs, LbPacket* pkts, const uint64_t* deadlines, uint16_t n,
                   uint64_t now) {
@@ -328,6 +393,7 @@ int worker_main(void* arg) {
             if (port.tap_id != NO_PORT) work += forward_from_kernel(w, port, table->ports[i], cnt);
             if (w.queue == 0 && port.control_tx) work += send_from_control(w, port, cnt);
         }
+        if (w.handoff) work += lb.take_over(w, now);   // several workers: packets of our flows
         rte_rcu_qsbr_quiescent(w.rcu, w.queue);   // done with `table` for this round
         if (w.poll == config::PollMode::adaptive) {
             if (work) backoff.busy();

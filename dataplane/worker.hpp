@@ -34,6 +34,13 @@ struct AddressTable {
     std::vector<PortAddresses> ports;    // index = port index
 };
 
+// What travels with a packet handed to the worker that owns its flow (in
+// an mbuf dynamic field): what classify() found, and where it came in.
+struct HandoffMeta {
+    wire::Parsed parsed;
+    uint16_t in_port = 0;
+};
+
 struct WorkerContext {
     unsigned queue = 0;                  // this worker's RX/TX queue on every port
     const std::vector<PortRuntime>* ports = nullptr;
@@ -47,6 +54,13 @@ struct WorkerContext {
     // The load balancer's fast path for this worker (nullptr: no virtual
     // services). Set before the workers start.
     Forwarder* lb = nullptr;
+    // Several workers with a load balancer: handoff[w] is worker w's ring
+    // (multi-producer, single consumer) of packets whose flows it owns,
+    // handed over by the others (lb.steer); handoff_field is the offset of
+    // the mbufs' HandoffMeta. nullptr with one worker: nothing is steered.
+    rte_ring* const* handoff = nullptr;
+    unsigned workers = 1;
+    int handoff_field = -1;
 };
 
 // rte_eal_remote_launch entry point; arg is a WorkerContext*.

@@ -1,6 +1,7 @@
 #include "lb/lb_worker.hpp"
 
 #include "lb/rewrite.hpp"
+#include "lb/steer.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -21,6 +22,7 @@ const char* to_string(LbDrop d) {
     case LbDrop::fragment: return "fragment";
     case LbDrop::hop_table_full: return "hop_table_full";
     case LbDrop::dead_server: return "dead_server";
+    case LbDrop::handoff_full: return "handoff_full";
     case LbDrop::count_: break;
     }
     return "?";
@@ -134,10 +136,7 @@ bool has_reply_entry(config::Method m) { return m == config::Method::nat || m ==
 } // namespace
 
 void LbWorker::port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last) {
-    if (workers == 0) workers = 1;
-    const uint32_t span = (65536u - 1024u) / workers;
-    first = static_cast<uint16_t>(1024u + worker * span);
-    last = static_cast<uint16_t>(1024u + (worker + 1) * span - 1);
+    local_port_range(worker, workers, first, last);
 }
 
 LbWorker::LbWorker(unsigned worker, const std::atomic<const ServiceTable*>* table, WorkerStats* stats,
@@ -153,6 +152,7 @@ LbWorker::LbWorker(unsigned worker, const std::atomic<const ServiceTable*>* tabl
 void LbWorker::adopt(const ServiceTable* t) {
     table_ = t;
     if (!t) return;
+    generation_ = t->generation();
     port_range(worker_, t->workers(), port_first_, port_last_);
     const auto& services = t->services();
     while (counts_.size() < services.size()) counts_.emplace_back(services[counts_.size()].real_servers.size());
@@ -169,7 +169,7 @@ void LbWorker::adopt(const ServiceTable* t) {
 
 void LbWorker::begin_round(uint32_t now_s) {
     const ServiceTable* t = table_ptr_->load(std::memory_order_acquire);
-    if (t != table_) adopt(t);
+    if (t != table_ || (t && t->generation() != generation_)) adopt(t);
     now_ = now_s;
     // Expire a bounded batch; reply entries of expired flows go right after.
     n_pending_ = 0;

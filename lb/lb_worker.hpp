@@ -63,8 +63,11 @@ public:
     bool claims(const uint8_t* frame, const wire::Parsed& p) const override;
     void forward(dataplane::LbPacket* pkts, uint16_t n) override;
     void held_dropped(uint16_t n) override;
+    uint16_t steer(dataplane::LbPacket* pkts, uint16_t n) override;   // lb/steer.cpp
+    void handoff_counts(uint32_t sent, uint32_t ring_full, uint32_t received) override;
 
-    // The fnat source ports this worker hands out: [first, last].
+    // The fnat source ports this worker hands out: [first, last]
+    // (local_port_range: replies find their worker by it, lb/steer.hpp).
     static void port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last);
 
     // Inspection (tests, control thread with the worker stopped).
@@ -109,6 +112,7 @@ private:
     uint16_t port_first_ = 1024, port_last_ = 65535;
     uint32_t now_ = 0;
     std::optional<config::Timeouts> table_timeouts_;   // of the tables seen
+    uint64_t generation_ = 0;                      // of table_
 
     struct Pending {
         FlowKey key;

@@ -186,6 +186,7 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const config::Config& config, 
         }
         for (const auto& a : s.local_addresses)
             insert(t->local_addresses_, key(a.family, a.bytes.data(), 0, s.proto), index);
+        if (vs.method == config::Method::nat || vs.method == config::Method::fnat) t->has_reply_services_ = true;
         prototypes.push_back(make_scheduler(vs.scheduler, std::move(backends)));
         t->services_.push_back(std::move(s));
     }

@@ -111,6 +111,13 @@ public:
     // global.timeouts: a worker adopting the table applies them (from each
     // flow's next packet on).
     const config::Timeouts& timeouts() const { return timeouts_; }
+    // Tells tables apart where an address cannot: a worker that slept
+    // through two publishes may find the newest at the address of the one
+    // it last adopted. Set by the publisher (0 for tables never published).
+    uint64_t generation() const { return generation_; }
+    void set_generation(uint64_t g) { generation_ = g; }
+    // Some service sees its replies come back through us (nat, fnat).
+    bool has_reply_services() const { return has_reply_services_; }
 
     // The service for a packet to (dst, dst_port, proto): exact port first,
     // then a port-0 service on that address. -1: none.
@@ -186,6 +193,8 @@ private:
     unsigned workers_ = 1;
     size_t real_server_count_ = 0;
     config::Timeouts timeouts_;
+    uint64_t generation_ = 0;
+    bool has_reply_services_ = false;
     Map services_map_, nat_sources_, local_addresses_;
     std::vector<NeighbourSlot> neighbour_slots_;
     std::unique_ptr<std::atomic<uint64_t>[]> macs_;

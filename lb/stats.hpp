@@ -33,6 +33,7 @@ enum class LbDrop : uint8_t {
     fragment,          // IP fragments are not balanced
     hop_table_full,    // nat/fnat: too many distinct client-side next hops
     dead_server,       // a flow to a dead or removed server, ended (global.expire_nodest_conn)
+    handoff_full,      // several workers: the flow's owner had no room in its handoff ring
     count_
 };
 const char* to_string(LbDrop d);
@@ -48,6 +49,9 @@ struct WorkerStats {
     explicit WorkerStats(size_t real_servers) : real_servers(real_servers) {}
     std::vector<RealServerCounters> real_servers;   // by RealServerSlot::stats_index
     std::array<StatCounter, static_cast<size_t>(LbDrop::count_)> drops;
+    // Several workers: packets of other workers' flows handed to them, and
+    // packets other workers handed to this one (lb/steer.hpp).
+    StatCounter handoffs_sent, handoffs_received;
 };
 
 // A plain snapshot of the sums.

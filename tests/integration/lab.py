@@ -162,9 +162,9 @@ class Haplane(Process):
         return next(p for p in self.status()["ports"] if p["name"] == name)
 
 
-def dpdk_section(poll="adaptive"):
+def dpdk_section(poll="adaptive", lcores="0-1"):
     return f"""  dpdk:
-    lcores: "0-1"
+    lcores: "{lcores}"
     memory_mb: 256
     hugepages: false
     poll: {poll}

@@ -419,7 +419,7 @@ TEST(ConfigLoad, DefaultsFilled) {
 }
 
 TEST(ConfigLoad, LcoreListForms) {
-    for (const char* lcores : {"0-1", "0,2,3", "1-3,5", "4, 6"}) {
+    for (const char* lcores : {"0-1", "0,2,3", "1-3,5", "4, 6", "0,1,2@1", "0@0,1@1,2@1"}) {
         const auto text = "global: {dpdk: {lcores: \"" + std::string(lcores) + "\"}}\n";
         EXPECT_EQ(load_ok(text).global.dpdk.lcores, lcores);
     }
@@ -728,7 +728,7 @@ TEST(ConfigProblems, GlobalSettings) {
               (Lines{
                   "1:28: invalid listen address \"::1:9469\" for global.metrics.listen "
                   "(expected ADDR:PORT, IPv6 as [ADDR]:PORT)",
-                  "1:56: invalid lcore list \"2-1\" for global.dpdk.lcores (expected e.g. \"0-1\" or \"0,2-3\")",
+                  "1:56: invalid lcore list \"2-1\" for global.dpdk.lcores (expected e.g. \"0-1\", \"0,2-3\" or \"0,1,2@1\")",
               }));
     EXPECT_EQ(problems("global: {metrics: {}, dpdk: {lcores: \"0-2,1\"}}\n"),
               (Lines{

@@ -37,6 +37,16 @@ TEST(EalArgs, LabDefaultsHaveNoHugepagesAndNoPci) {
     EXPECT_EQ(*(m + 1), "512");
 }
 
+TEST(EalArgs, LcoresMappedToCpusUseEalLcoresOption) {
+    config::Config c;
+    c.global.dpdk.lcores = "0,1,2@1";
+    auto args = eal_arguments(c, {}, false);
+    EXPECT_FALSE(has(args, "-l"));
+    auto l = std::find(args.begin(), args.end(), "--lcores");
+    ASSERT_NE(l, args.end());
+    EXPECT_EQ(*(l + 1), "0,1,2@1");
+}
+
 TEST(EalArgs, PciPortsAreAllowListedAndHugepagesUsed) {
     config::Config c;
     c.global.dpdk.hugepages = true;

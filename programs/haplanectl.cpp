@@ -100,6 +100,14 @@ void print_services(const json& doc) {
                        text(rs["weight"]), rs.value("healthy", true) ? "up" : "down",
                        count(rs, "connections", "active_connections"), count(rs, "in_packets", "packets"),
                        count(rs, "out_packets"), count(rs, "in_bytes", "bytes"), count(rs, "out_bytes"));
+        // The sorry server: taking the new connections while the quorum is lost.
+        if (vs.contains("sorry_server")) {
+            const auto& ss = vs["sorry_server"];
+            const bool active = ss.value("active", false);
+            fmt::print("  -> {:<28} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", endpoint(ss["address"], ss["port"]),
+                       active ? 1 : 0, active ? "sorry" : "spare", count(ss, "connections"), count(ss, "in_packets"),
+                       count(ss, "out_packets"), count(ss, "in_bytes"), count(ss, "out_bytes"));
+        }
     }
 }
 

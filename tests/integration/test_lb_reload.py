@@ -220,6 +220,9 @@ with lab.netns(SW, CLI, LB, SORRY, *RS):
         s = spread(6)
         report.check(s == {"sorry": 6}, "the sorry server answers every request", s)
         report.check("new connections go to its sorry server" in hp.output(), "logged", hp.output())
+        table = hp.ctl("services").stdout
+        report.check(any("10.30.0.19:80" in line and "sorry" in line for line in table.splitlines()),
+                     "haplanectl services shows the sorry server at work", table)
         web[1] = lab.http_server(RS[0], "rs1", port=80, bind="0.0.0.0")
         report.check(lab.wait_for(lambda: not hp.status()["virtual_servers"][0]["sorry_server"]["active"], 5),
                      "rs1 is back: the quorum too")

@@ -134,7 +134,20 @@ std::string render_metrics(const json& status) {
             m.add("haplane_rs_bytes_total", "counter", "Bytes forwarded to the real server.", rl,
                   number(rs.value("bytes", json(0))));
         }
+        if (vs.contains("sorry_server"))
+            m.add("haplane_vs_sorry_server_active", "gauge", "1 while the sorry server takes the new connections.", l,
+                  number(vs["sorry_server"].value("active", json(false))));
     }
+    const json lb = status.value("lb", json::object());
+    const json lb_drops = lb.value("drops", json::object());
+    for (const auto& [reason, n] : lb_drops.items())
+        m.add("haplane_lb_drops_total", "counter", "Packets the load balancer dropped, by reason.",
+              "reason=\"" + esc(reason) + "\"", number(n));
+    const json handoffs = lb.value("handoffs", json::object());
+    const json workers = handoffs.value("workers", json::array());
+    for (size_t w = 0; w < workers.size(); ++w)
+        m.add("haplane_lb_handoffs_total", "counter", "nat/fnat packets handed to the worker owning their flow.",
+              fmt::format("worker=\"{}\"", w), number(workers[w].value("sent", json(0))));
     return m.str();
 }
 

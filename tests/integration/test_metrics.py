@@ -39,6 +39,7 @@ virtual_servers:
   - name: web
     vip: 10.0.0.100
     port: 80
+    sorry_server: {{ address: 10.0.0.99, port: 8080 }}
     real_servers:
       - address: 10.0.0.11
         port: 8080
@@ -76,6 +77,8 @@ virtual_servers:
         report.check(sample("haplane_rs_up", vs="web", address="10.0.0.11", port="8080") is not None,
                      "haplane_rs_up for the real server")
         report.check(sample("haplane_vs_connections_active", vs="web") == 0, "haplane_vs_connections_active is there")
+        report.check(sample("haplane_vs_sorry_server_active", vs="web") == 0, "haplane_vs_sorry_server_active is 0")
+        report.check(sample("haplane_lb_drops_total", reason="table_full") == 0, "haplane_lb_drops_total by reason")
         report.check(families.get("haplane_vrrp_state") is not None and families["haplane_vrrp_state"].type == "gauge",
                      "state is a gauge")
         r = lab.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9469/nope"], ns=NS,

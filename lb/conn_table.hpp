@@ -63,7 +63,7 @@ public:
     StateChange on_tcp(Conn* c, uint8_t flags, Direction dir, uint32_t now) {
         const ConnState from = c->entry.state;
         const ConnState to = next_tcp_state(from, flags, dir);
-        c->entry.state = to;
+        if (to != from) c->entry.state = to;   // no store when unchanged (FlowTable::set_deadline)
         flows_.set_deadline(c, now + timeouts_.of(to));
         return {from, to};
     }

@@ -196,6 +196,20 @@ void LbWorker::update_gauges(uint16_t service, uint16_t rs) {
 }
 
 bool LbWorker::claims(const uint8_t* frame, const wire::Parsed& p) const {
+    // The common case first, in few instructions: IPv4 TCP/UDP to a VIP:port.
+    if (table_ && p.l4_offset != 0 && v4_frame(p) && (p.ip_proto == kProtoTcp || p.ip_proto == kProtoUdp)) {
+        uint32_t dst;
+        uint16_t dport;
+        std::memcpy(&dst, frame + p.l3_offset + 16, 4);
+        std::memcpy(&dport, frame + p.l4_offset + 2, 2);
+        if (claim_v4_.contains(dst, dport, p.ip_proto)) return true;
+    }
+    return claims_other(frame, p);
+}
+
+// Everything else claims() answers: IPv6, port-0 services, replies to nat
+// and fnat, ICMP errors about tracked flows.
+__attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, const wire::Parsed& p) const {
     if (!table_ || p.l4_offset == 0) return false;
     const bool v4 = v4_frame(p);
     const Family f = v4 ? Family::v4 : Family::v6;
@@ -213,11 +227,6 @@ bool LbWorker::claims(const uint8_t* frame, const wire::Parsed& p) const {
     uint16_t sport, dport;
     std::memcpy(&sport, l4, 2);
     std::memcpy(&dport, l4 + 2, 2);
-    if (v4) {   // the common case first: to an IPv4 VIP:port
-        uint32_t dst;
-        std::memcpy(&dst, ip + 16, 4);
-        if (claim_v4_.contains(dst, dport, p.ip_proto)) return true;
-    }
     return table_->find_service(f, dst_of(ip, v4), dport, p.ip_proto) >= 0 ||
            table_->is_local_address(f, dst_of(ip, v4), p.ip_proto) ||
            table_->is_nat_source(f, src_of(ip, v4), sport, p.ip_proto);

@@ -75,6 +75,7 @@ private:
     struct Tuple;
     struct IcmpError;
 
+    bool claims_other(const uint8_t* frame, const wire::Parsed& p) const;
     static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
     // key, hash: the packet's flow and conns_.hash(key), when forward()
     // computed them (TCP/UDP, not a fragment); nullptr: forward_one does.

@@ -62,7 +62,11 @@ public:
     // new state's timeout. The caller adjusts its RealServerCounts with the result.
     StateChange on_tcp(Conn* c, uint8_t flags, Direction dir, uint32_t now) {
         const ConnState from = c->entry.state;
-        const ConnState to = next_tcp_state(from, flags, dir);
+        // Most packets: an established flow's segment without FIN or RST,
+        // which changes nothing (next_tcp_state, without the call).
+        const ConnState to = from == ConnState::established && !(flags & (tcp_flag::fin | tcp_flag::rst))
+                                 ? from
+                                 : next_tcp_state(from, flags, dir);
         if (to != from) c->entry.state = to;   // no store when unchanged (FlowTable::set_deadline)
         flows_.set_deadline(c, now + timeouts_.of(to));
         return {from, to};

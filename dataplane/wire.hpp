@@ -62,10 +62,24 @@ struct Parsed {
 Malformed parse_frame(const uint8_t* frame, size_t len, Parsed& out);
 
 // Header accessors (unaligned-safe loads, host order results).
-uint16_t load_be16(const uint8_t* p);
-uint32_t load_be32(const uint8_t* p);
-void store_be16(uint8_t* p, uint16_t v);
-void store_be32(uint8_t* p, uint32_t v);
+// Inline: they run several times per packet.
+inline uint16_t load_be16(const uint8_t* p) {
+    return static_cast<uint16_t>((static_cast<uint16_t>(p[0]) << 8) | p[1]);
+}
+inline uint32_t load_be32(const uint8_t* p) {
+    return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+           (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
+}
+inline void store_be16(uint8_t* p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+inline void store_be32(uint8_t* p, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v >> 24);
+    p[1] = static_cast<uint8_t>(v >> 16);
+    p[2] = static_cast<uint8_t>(v >> 8);
+    p[3] = static_cast<uint8_t>(v);
+}
 
 // ---- checksums (checksum.cpp) ----
 // One's-complement sum of bytes, folded to 16 bits, not inverted.

@@ -36,11 +36,16 @@ public:
         if (c) flows_.set_deadline(c, now + timeouts_.of(c->entry.state));
         return c;
     }
-    // Burst hints (FlowTable::prefetch_slot / prefetch_node).
-    void prefetch_slot(const FlowKey& key) const { flows_.prefetch_slot(key); }
-    void prefetch_node(const FlowKey& key) const { flows_.prefetch_node(key); }
-    // Without refreshing (control plane, tests).
+    // The key's hash (FlowTable::hash): computed once per packet, then
+    // the burst hints (FlowTable::prefetch_slot / prefetch_node), find and
+    // insert take it.
+    uint64_t hash(const FlowKey& key) const { return flows_.hash(key); }
+    void prefetch_slot(uint64_t h) const { flows_.prefetch_slot(h); }
+    void prefetch_node(uint64_t h) const { flows_.prefetch_node(h); }
+    // Without refreshing (control plane, tests; the fast path refreshes by
+    // its TCP state or touch()).
     Conn* find(const FlowKey& key) { return flows_.find(key); }
+    Conn* find(const FlowKey& key, uint64_t h) { return flows_.find(key, h); }
 
     // A new flow in entry.state (see initial_tcp_state; ConnState::udp for
     // UDP). nullptr when full: the flow is dropped and full_drops() counts
@@ -49,13 +54,20 @@ public:
     Conn* insert(const FlowKey& key, const ConnEntry& entry, uint32_t now) {
         return flows_.insert(key, entry, now + timeouts_.of(entry.state));
     }
+    Conn* insert(const FlowKey& key, uint64_t h, const ConnEntry& entry, uint32_t now) {   // h = hash(key)
+        return flows_.insert(key, h, entry, now + timeouts_.of(entry.state));
+    }
 
     // A TCP packet of the flow: next state from its flags, expiry from the
     // new state's timeout. The caller adjusts its RealServerCounts with the result.
     StateChange on_tcp(Conn* c, uint8_t flags, Direction dir, uint32_t now) {
         const ConnState from = c->entry.state;
-        const ConnState to = next_tcp_state(from, flags, dir);
-        c->entry.state = to;
+        // Most packets: an established flow's segment without FIN or RST,
+        // which changes nothing (next_tcp_state, without the call).
+        const ConnState to = from == ConnState::established && !(flags & (tcp_flag::fin | tcp_flag::rst))
+                                 ? from
+                                 : next_tcp_state(from, flags, dir);
+        if (to != from) c->entry.state = to;   // no store when unchanged (FlowTable::set_deadline)
         flows_.set_deadline(c, now + timeouts_.of(to));
         return {from, to};
     }

@@ -53,8 +53,7 @@ FlowTable::FlowTable(uint32_t capacity, uint32_t now, uint64_t seed)
     }
 }
 
-Conn* FlowTable::insert(const FlowKey& key, const ConnEntry& entry, uint32_t deadline) {
-    const uint64_t h = hash_flow(key, seed_);
+Conn* FlowTable::insert(const FlowKey& key, uint64_t h, const ConnEntry& entry, uint32_t deadline) {
     const uint32_t tag = static_cast<uint32_t>(h);
     uint32_t pos = tag & index_mask_;
     for (;; pos = (pos + 1) & index_mask_) {

@@ -90,8 +90,12 @@ public:
     // Throws std::invalid_argument for capacity 0 or > kMaxCapacity.
     FlowTable(uint32_t capacity, uint32_t now, uint64_t seed = kDefaultSeed);
 
-    Conn* find(const FlowKey& key) {
-        const uint64_t h = hash_flow(key, seed_);
+    // The key's hash in this table. The fast path computes it once per
+    // packet and hands it to the prefetch hints and to find/insert.
+    uint64_t hash(const FlowKey& key) const { return hash_flow(key, seed_); }
+
+    Conn* find(const FlowKey& key) { return find(key, hash(key)); }
+    Conn* find(const FlowKey& key, uint64_t h) {   // h = hash(key)
         const uint32_t tag = static_cast<uint32_t>(h);
         for (uint32_t pos = tag & index_mask_;; pos = (pos + 1) & index_mask_) {
             const IndexSlot& s = index_[pos];
@@ -105,11 +109,11 @@ public:
     // packet's index slot, then every node, before the burst's first find()
     // lets the misses overlap (as DPDK's rte_hash_lookup_bulk does). Only
     // hints: they read the home slot and change nothing.
-    void prefetch_slot(const FlowKey& key) const {
-        prefetch(&index_[static_cast<uint32_t>(hash_flow(key, seed_)) & index_mask_]);
+    void prefetch_slot(uint64_t h) const {   // h = hash(key)
+        prefetch(&index_[static_cast<uint32_t>(h) & index_mask_]);
     }
-    void prefetch_node(const FlowKey& key) const {
-        const uint32_t tag = static_cast<uint32_t>(hash_flow(key, seed_));
+    void prefetch_node(uint64_t h) const {
+        const uint32_t tag = static_cast<uint32_t>(h);
         const IndexSlot& s = index_[tag & index_mask_];
         if (s.node != kNone && s.tag == tag) prefetch(&nodes_[s.node]);
     }
@@ -117,11 +121,17 @@ public:
     // Adds the flow expiring at `deadline`, or updates entry and deadline
     // when the key is already there. nullptr when the table is full (the
     // new flow is dropped and counted in full_drops()).
-    Conn* insert(const FlowKey& key, const ConnEntry& entry, uint32_t deadline);
+    Conn* insert(const FlowKey& key, const ConnEntry& entry, uint32_t deadline) {
+        return insert(key, hash(key), entry, deadline);
+    }
+    Conn* insert(const FlowKey& key, uint64_t h, const ConnEntry& entry, uint32_t deadline);   // h = hash(key)
 
     // Sets the expiry. A later deadline costs a store; an earlier one (a
     // state with a shorter timeout) re-files the node so it is not late.
     void set_deadline(Conn* c, uint32_t deadline) {
+        // Most packets of a flow land in the second of the one before:
+        // no store, so the node's cache line stays clean.
+        if (deadline == c->deadline_) return;
         const uint32_t filed_at = slot_time(c->wheel_slot_);
         c->deadline_ = deadline;
         if (deadline < filed_at) {

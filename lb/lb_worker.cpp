@@ -31,6 +31,7 @@ const char* to_string(LbDrop d) {
 // Where a packet's headers are, and its flow.
 struct LbWorker::Tuple {
     FlowKey key;
+    uint64_t hash;         // conns_.hash(key), TCP/UDP only
     uint8_t* ip;
     uint8_t* l4;
     uint16_t ip_len;       // IP datagram bytes (stats)
@@ -154,6 +155,7 @@ void LbWorker::adopt(const ServiceTable* t) {
     if (!t) return;
     generation_ = t->generation();
     port_range(worker_, t->workers(), port_first_, port_last_);
+    claim_v4_.build(*t);
     const auto& services = t->services();
     while (counts_.size() < services.size()) counts_.emplace_back(services[counts_.size()].real_servers.size());
     for (size_t i = 0; i < services.size(); ++i) counts_[i].ensure(services[i].real_servers.size());
@@ -218,6 +220,20 @@ void LbWorker::update_gauges(uint16_t service, uint16_t rs) {
 }
 
 bool LbWorker::claims(const uint8_t* frame, const wire::Parsed& p) const {
+    // The common case first, in few instructions: IPv4 TCP/UDP to a VIP:port.
+    if (table_ && p.l4_offset != 0 && v4_frame(p) && (p.ip_proto == kProtoTcp || p.ip_proto == kProtoUdp)) {
+        uint32_t dst;
+        uint16_t dport;
+        std::memcpy(&dst, frame + p.l3_offset + 16, 4);
+        std::memcpy(&dport, frame + p.l4_offset + 2, 2);
+        if (claim_v4_.contains(dst, dport, p.ip_proto)) return true;
+    }
+    return claims_other(frame, p);
+}
+
+// Everything else claims() answers: IPv6, port-0 services, replies to nat
+// and fnat, ICMP errors about tracked flows.
+__attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, const wire::Parsed& p) const {
     if (!table_ || p.l4_offset == 0) return false;
     const bool v4 = v4_frame(p);
     const Family f = v4 ? Family::v4 : Family::v6;
@@ -269,20 +285,28 @@ void LbWorker::forward(LbPacket* pkts, uint16_t n) {
     // packets' instead of following one another. tests/bench/lb_forward_bench,
     // established flows drawn from 1 M: 534 -> 370 ns a packet (-> 205 with
     // the table on huge pages, flow_table.cpp; docs/performance.md).
+    // Each packet's flow key and hash are computed once, here, and used by
+    // the hints and the lookup (and the insert of a new flow).
     constexpr uint16_t kChunk = 32;
     FlowKey keys[kChunk];
+    uint64_t hashes[kChunk];
     bool ok[kChunk];
     for (uint16_t base = 0; base < n; base += kChunk) {
         const uint16_t m = static_cast<uint16_t>(std::min<int>(kChunk, n - base));
+        for (uint16_t i = 0; i < m; ++i) {
+            hashes[i] = 0;
+            if ((ok[i] = flow_key(pkts[base + i], keys[i]))) {
+                hashes[i] = conns_.hash(keys[i]);
+                conns_.prefetch_slot(hashes[i]);
+            }
+        }
         for (uint16_t i = 0; i < m; ++i)
-            if ((ok[i] = flow_key(pkts[base + i], keys[i]))) conns_.prefetch_slot(keys[i]);
-        for (uint16_t i = 0; i < m; ++i)
-            if (ok[i]) conns_.prefetch_node(keys[i]);
-        for (uint16_t i = 0; i < m; ++i) forward_one(pkts[base + i]);
+            if (ok[i]) conns_.prefetch_node(hashes[i]);
+        for (uint16_t i = 0; i < m; ++i) forward_one(pkts[base + i], ok[i] ? &keys[i] : nullptr, hashes[i]);
     }
 }
 
-void LbWorker::forward_one(LbPacket& p) {
+void LbWorker::forward_one(LbPacket& p, const FlowKey* key, uint64_t hash) {
     p.out_port = LbPacket::kDrop;
     p.prepended = 0;
     if (!table_) return drop(p, LbDrop::no_service);
@@ -302,9 +326,15 @@ void LbWorker::forward_one(LbPacket& p) {
     if (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp) return drop(p, LbDrop::no_service);
 
     t.tcp_flags = pr.ip_proto == kProtoTcp ? t.l4[13] : 0;
-    flow_key(p, t.key);
+    if (key) {
+        t.key = *key;
+        t.hash = hash;
+    } else {
+        flow_key(p, t.key);
+        t.hash = conns_.hash(t.key);
+    }
 
-    Conn* c = conns_.find(t.key);
+    Conn* c = conns_.find(t.key, t.hash);
     if (!c) return new_flow(p, t);
     if (c->entry.flags & kConnReverse) return to_client(p, t, c);
     if (c->entry.service >= table_->services().size() ||
@@ -373,7 +403,7 @@ void LbWorker::new_flow(LbPacket& p, const Tuple& t) {
             return drop(p, LbDrop::no_local_port);   // that server:port -> client:port is taken
     }
 
-    Conn* c = conns_.insert(t.key, e, now_);
+    Conn* c = conns_.insert(t.key, t.hash, e, now_);
     if (!c) return drop(p, LbDrop::table_full);
     if (has_reply_entry(s.method)) {
         const uint32_t idx = conns_.index_of(c);

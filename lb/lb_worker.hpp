@@ -23,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "dataplane/forwarder.hpp"
+#include "lb/claim_index.hpp"
 #include "lb/conn_counts.hpp"
 #include "lb/conn_table.hpp"
 #include "lb/hop_table.hpp"
@@ -78,8 +79,11 @@ private:
     struct Tuple;
     struct IcmpError;
 
+    bool claims_other(const uint8_t* frame, const wire::Parsed& p) const;
     static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
-    void forward_one(dataplane::LbPacket& p);
+    // key, hash: the packet's flow and conns_.hash(key), when forward()
+    // computed them (TCP/UDP, not a fragment); nullptr: forward_one does.
+    void forward_one(dataplane::LbPacket& p, const FlowKey* key, uint64_t hash);
     void forward_icmp(dataplane::LbPacket& p, const Tuple& outer, IcmpError& e);
     void new_flow(dataplane::LbPacket& p, const Tuple& t);
     void to_server(dataplane::LbPacket& p, const Tuple& t, Conn* c);
@@ -109,6 +113,7 @@ private:
     HopTable hops_;
     std::vector<RealServerCounts> counts_;        // per service
     std::vector<uint16_t> fnat_next_;              // per service: next port to try
+    ClaimIndexV4 claim_v4_;                        // claims(): IPv4 VIP:port, from table_
     uint16_t port_first_ = 1024, port_last_ = 65535;
     uint32_t now_ = 0;
     std::optional<config::Timeouts> table_timeouts_;   // of the tables seen

@@ -42,11 +42,6 @@ void write_ethernet(uint8_t* out, const wire::Mac& dst, const wire::Mac& src, ui
 
 } // namespace
 
-void set_ethernet(uint8_t* frame, const wire::Mac& dst, const wire::Mac& src) {
-    std::memcpy(frame, dst.data(), 6);
-    std::memcpy(frame + 6, src.data(), 6);
-}
-
 void nat_v4(uint8_t* ip, uint8_t* l4, uint8_t proto, End end, uint32_t addr_net, uint16_t port_net,
             size_t l4_avail) {
     uint8_t* a = ip + (end == End::src ? 12 : 16);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <cstdint>
 
 namespace haplane::lb::rewrite {
@@ -21,7 +22,10 @@ inline constexpr uint8_t kProtoIpv6 = 41;    // IPv6 in IPv6
 inline constexpr size_t kIpipOverhead = 20;
 inline constexpr size_t kIp6ip6Overhead = 40;
 
-void set_ethernet(uint8_t* frame, const wire::Mac& dst, const wire::Mac& src);
+inline void set_ethernet(uint8_t* frame, const wire::Mac& dst, const wire::Mac& src) {   // per packet: inline
+    std::memcpy(frame, dst.data(), 6);
+    std::memcpy(frame + 6, src.data(), 6);
+}
 
 // Which end of the flow to rewrite.
 enum class End : uint8_t { src, dst };

@@ -16,6 +16,7 @@
 #include "lb/scheduler.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -140,7 +141,12 @@ public:
     bool neighbour_mac(uint32_t slot, wire::Mac& out) const {
         const uint64_t v = macs_[slot].load(std::memory_order_relaxed);
         if (!(v >> 63)) return false;
-        for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(v >> (40 - 8 * i));
+        if constexpr (std::endian::native == std::endian::little) {   // per packet: one store, not six
+            const uint64_t bytes = __builtin_bswap64(v << 16);
+            std::memcpy(out.data(), &bytes, 6);
+        } else {
+            for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(v >> (40 - 8 * i));
+        }
         return true;
     }
     // Control thread only.

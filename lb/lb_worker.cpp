@@ -49,41 +49,15 @@ struct LbWorker::IcmpError {
     size_t l4_avail = 0;
     FlowKey key;            // the quoted packet's 5-tuple
 
-    bool parse(uint8_t* frame, const wire::Parsed& p, bool v4) {
-        if (p.fragment || p.l4_offset == 0 || p.l3_end < p.l4_offset + 8) return false;
-        icmp = frame + p.l4_offset;
-        icmp_len = static_cast<size_t>(p.l3_end - p.l4_offset);
-        const uint8_t type = icmp[0];
-        const bool error = v4 ? (type == 3 || type == 4 || type == 11 || type == 12) : (type >= 1 && type <= 4);
-        if (!error) return false;
-        ip = icmp + 8;
-        const size_t avail = icmp_len - 8;
-        uint8_t proto;
-        size_t hlen;
-        if (v4) {
-            if (avail < 20 || (ip[0] >> 4) != 4) return false;
-            hlen = static_cast<size_t>(ip[0] & 0x0f) * 4;
-            if (hlen < 20 || (wire::load_be16(ip + 6) & 0x1fff) != 0) return false;
-            proto = ip[9];
-        } else {
-            if (avail < 40 || (ip[0] >> 4) != 6) return false;
-            hlen = 40;   // quoted extension headers are not looked through
-            proto = ip[6];
-        }
-        if ((proto != kProtoTcp && proto != kProtoUdp) || avail < hlen + 8) return false;
-        l4 = ip + hlen;
-        l4_avail = avail - hlen;
-        uint16_t sport, dport;
-        std::memcpy(&sport, l4, 2);
-        std::memcpy(&dport, l4 + 2, 2);
-        if (v4) {
-            uint32_t s, d;
-            std::memcpy(&s, ip + 12, 4);
-            std::memcpy(&d, ip + 16, 4);
-            key = FlowKey::v4(s, d, sport, dport, proto);
-        } else {
-            key = FlowKey::v6(ip + 8, ip + 24, sport, dport, proto);
-        }
+    bool parse(uint8_t* frame, const wire::Parsed& p) {
+        QuotedPacket q;
+        if (!parse_quoted(frame, p, q)) return false;
+        icmp = frame + q.icmp;
+        icmp_len = q.icmp_len;
+        ip = frame + q.ip;
+        l4 = frame + q.l4;
+        l4_avail = q.l4_avail;
+        key = q.key;
         return true;
     }
 };
@@ -239,7 +213,7 @@ __attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, cons
     const Family f = v4 ? Family::v4 : Family::v6;
     if (p.ip_proto == icmp_proto(v4)) {
         IcmpError e;
-        if (!e.parse(const_cast<uint8_t*>(frame), p, v4)) return false;   // read only here
+        if (!e.parse(const_cast<uint8_t*>(frame), p)) return false;   // read only here
         const uint8_t proto = e.key.proto;
         return table_->find_service(f, e.key.src, e.key.src_port, proto) >= 0 ||   // about a reply: client side
                table_->is_nat_source(f, e.key.dst, e.key.dst_port, proto) ||       // nat: server side
@@ -319,7 +293,7 @@ void LbWorker::forward_one(LbPacket& p, const FlowKey* key, uint64_t hash) {
     t.ip_len = static_cast<uint16_t>(pr.l3_end - pr.l3_offset);
     if (pr.ip_proto == icmp_proto(t.v4)) {
         IcmpError e;
-        if (!e.parse(p.frame, pr, t.v4)) return drop(p, LbDrop::no_service);
+        if (!e.parse(p.frame, pr)) return drop(p, LbDrop::no_service);
         t.tcp_flags = 0;
         return forward_icmp(p, t, e);
     }

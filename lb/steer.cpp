@@ -11,7 +11,7 @@ bool reply_through_us(config::Method m) { return m == config::Method::nat || m =
 
 } // namespace
 
-bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out) {
+bool parse_quoted(const uint8_t* frame, const wire::Parsed& p, QuotedPacket& out) {
     if (p.fragment || p.l4_offset == 0 || p.l3_end < p.l4_offset + 8) return false;
     const bool v4 = p.ethertype == wire::ETHERTYPE_IPV4;
     const uint8_t* icmp = frame + p.l4_offset;
@@ -28,7 +28,7 @@ bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out) {
         proto = ip[9];
     } else {
         if (avail < 40 || (ip[0] >> 4) != 6) return false;
-        hlen = 40;
+        hlen = 40;   // quoted extension headers are not looked through
         proto = ip[6];
     }
     if ((proto != kProtoTcp && proto != kProtoUdp) || avail < hlen + 8) return false;
@@ -39,10 +39,22 @@ bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out) {
         uint32_t s, d;
         std::memcpy(&s, ip + 12, 4);
         std::memcpy(&d, ip + 16, 4);
-        out = FlowKey::v4(s, d, sport, dport, proto);
+        out.key = FlowKey::v4(s, d, sport, dport, proto);
     } else {
-        out = FlowKey::v6(ip + 8, ip + 24, sport, dport, proto);
+        out.key = FlowKey::v6(ip + 8, ip + 24, sport, dport, proto);
     }
+    out.icmp = p.l4_offset;
+    out.icmp_len = static_cast<size_t>(p.l3_end - p.l4_offset);
+    out.ip = p.l4_offset + 8;
+    out.l4 = out.ip + hlen;
+    out.l4_avail = avail - hlen;
+    return true;
+}
+
+bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out) {
+    QuotedPacket q;
+    if (!parse_quoted(frame, p, q)) return false;
+    out = q.key;
     return true;
 }
 

@@ -78,6 +78,18 @@ inline unsigned client_owner(Family f, const uint8_t* addr, uint16_t port_net, u
 // into `p` (IPv4 or IPv6, protocol ICMP / ICMPv6).
 bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out);
 
+// The same, with where the error and the quoted packet lie in the frame
+// (offsets from its start, so a caller holding the frame writable can
+// rewrite them): the one parser of quoted packets, for steering and for
+// LbWorker's ICMP translation alike.
+struct QuotedPacket {
+    size_t icmp = 0, icmp_len = 0;   // the ICMP message
+    size_t ip = 0, l4 = 0;           // the quoted IP header and its TCP/UDP header
+    size_t l4_avail = 0;             // quoted bytes from l4 on (at least 8)
+    FlowKey key;                     // the quoted packet's 5-tuple, as it was sent
+};
+bool parse_quoted(const uint8_t* frame, const wire::Parsed& p, QuotedPacket& out);
+
 // The worker that must handle this packet (claimed by the load balancer,
 // as parsed into `p`) for `table`'s services: a worker number, or kNoOwner
 // when any worker may (dr, tun, nothing of ours).

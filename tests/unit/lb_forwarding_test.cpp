@@ -27,22 +27,6 @@ std::vector<PortView> ports() {
             {"int", INT_MAC, {*IpPrefix::parse("10.20.0.2/24"), *IpPrefix::parse("fd20::2/64")}}};
 }
 
-config::VirtualServer service(const char* name, const char* vip, uint16_t port, config::Method method,
-                              std::vector<const char*> servers, config::Scheduler sched = config::Scheduler::rr) {
-    config::VirtualServer vs;
-    vs.name = name;
-    vs.vip = ip(vip);
-    vs.port = port;
-    vs.method = method;
-    vs.scheduler = sched;
-    for (const char* s : servers) {
-        config::RealServer rs;
-        rs.address = ip(s);
-        vs.real_servers.push_back(rs);
-    }
-    return vs;
-}
-
 config::Config base_config() {
     config::Config c;
     for (const char* n : {"ext", "int"}) {

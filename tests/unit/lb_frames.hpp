@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/address.hpp"
+#include "config/config.hpp"
 #include "dataplane/wire.hpp"
 
 #include <array>
@@ -17,6 +18,24 @@ namespace wire = haplane::wire;
 
 inline IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 inline wire::Mac mac(uint8_t last) { return {0x02, 0, 0, 0, 0, last}; }
+
+// A virtual server on vip:port with these real servers (their port: the service's).
+inline haplane::config::VirtualServer service(const char* name, const char* vip, uint16_t port,
+                                              haplane::config::Method method, std::vector<const char*> servers,
+                                              haplane::config::Scheduler sched = haplane::config::Scheduler::rr) {
+    haplane::config::VirtualServer vs;
+    vs.name = name;
+    vs.vip = ip(vip);
+    vs.port = port;
+    vs.method = method;
+    vs.scheduler = sched;
+    for (const char* s : servers) {
+        haplane::config::RealServer rs;
+        rs.address = ip(s);
+        vs.real_servers.push_back(rs);
+    }
+    return vs;
+}
 
 struct FrameSpec {
     wire::Mac dst_mac = mac(1), src_mac = mac(0x0c);

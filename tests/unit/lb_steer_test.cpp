@@ -27,22 +27,6 @@ std::vector<PortView> ports() {
             {"int", INT_MAC, {*IpPrefix::parse("10.20.0.2/24"), *IpPrefix::parse("fd20::2/64")}}};
 }
 
-config::VirtualServer service(const char* name, const char* vip, config::Method method,
-                              std::vector<const char*> servers) {
-    config::VirtualServer vs;
-    vs.name = name;
-    vs.vip = ip(vip);
-    vs.port = 80;
-    vs.method = method;
-    vs.scheduler = config::Scheduler::rr;
-    for (const char* s : servers) {
-        config::RealServer rs;
-        rs.address = ip(s);
-        vs.real_servers.push_back(rs);
-    }
-    return vs;
-}
-
 // nat (v4 and v6), fnat and dr services on ext, servers on int.
 config::Config lab_config() {
     config::Config c;
@@ -51,13 +35,13 @@ config::Config lab_config() {
         p.name = n;
         c.ports.push_back(p);
     }
-    c.virtual_servers.push_back(service("nat", "10.10.0.101", config::Method::nat, {"10.20.0.11", "10.20.0.12"}));
-    auto f = service("fnat", "10.10.0.102", config::Method::fnat, {"10.20.0.11", "10.20.0.12", "10.20.0.13"});
+    c.virtual_servers.push_back(service("nat", "10.10.0.101", 80, config::Method::nat, {"10.20.0.11", "10.20.0.12"}));
+    auto f = service("fnat", "10.10.0.102", 80, config::Method::fnat, {"10.20.0.11", "10.20.0.12", "10.20.0.13"});
     f.local_addresses = {ip("10.20.0.200"), ip("10.20.0.201")};
     c.virtual_servers.push_back(f);
-    c.virtual_servers.push_back(service("dr", "10.10.0.100", config::Method::dr, {"10.20.0.11"}));
-    c.virtual_servers.push_back(service("nat6", "fd10::101", config::Method::nat, {"fd20::11", "fd20::12"}));
-    auto u = service("dns", "10.10.0.101", config::Method::nat, {"10.20.0.11"});
+    c.virtual_servers.push_back(service("dr", "10.10.0.100", 80, config::Method::dr, {"10.20.0.11"}));
+    c.virtual_servers.push_back(service("nat6", "fd10::101", 80, config::Method::nat, {"fd20::11", "fd20::12"}));
+    auto u = service("dns", "10.10.0.101", 80, config::Method::nat, {"10.20.0.11"});
     u.port = 53;
     u.protocol = config::Protocol::udp;
     c.virtual_servers.push_back(u);

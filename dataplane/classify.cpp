@@ -22,10 +22,6 @@ const char* to_string(Verdict v) {
     return "?";
 }
 
-bool PortAddresses::owns_v4(uint32_t ip_net) const {
-    return std::find(v4.begin(), v4.end(), ip_net) != v4.end();
-}
-
 bool PortAddresses::owns_v6(const uint8_t* ip) const {
     return std::any_of(v6.begin(), v6.end(),
                        [ip](const auto& a) { return std::memcmp(a.data(), ip, 16) == 0; });

@@ -30,7 +30,11 @@ struct PortAddresses {
     std::vector<uint32_t> lb4;                    // network byte order
     std::vector<std::array<uint8_t, 16>> lb6;
 
-    bool owns_v4(uint32_t ip_net) const;
+    bool owns_v4(uint32_t ip_net) const {   // per packet: inline, a port has a few addresses
+        for (const uint32_t a : v4)
+            if (a == ip_net) return true;
+        return false;
+    }
     bool owns_v6(const uint8_t* ip) const;
     // The MAC to answer ARP/ND for this address with, or nullptr: not ours.
     const wire::Mac* answer_v4(uint32_t ip_net) const;

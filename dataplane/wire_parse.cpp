@@ -25,7 +25,7 @@ const char* to_string(Malformed m) {
 namespace {
 
 // Check that the L4 header of `proto` fits in the `avail` bytes at `l4`.
-bool l4_header_fits(uint8_t proto, const uint8_t* l4, size_t avail) {
+inline bool l4_header_fits(uint8_t proto, const uint8_t* l4, size_t avail) {
     switch (proto) {
     case IPPROTO_TCP_: {
         if (avail < 20)
@@ -72,14 +72,18 @@ bool ipv4_header_valid(const uint8_t* ip, size_t hlen) {
     return s == 0xFFFF;
 }
 
+// Every frame the load balancer forwards comes through here: the fields are
+// assembled in a local and stored at once, as a later whole-struct copy of
+// `out` reading narrower stores would stall on store forwarding.
 Malformed parse_ipv4(const uint8_t* frame, size_t len, Parsed& out) {
     const uint8_t* ip = frame + ETH_HLEN;
     const size_t avail = len - ETH_HLEN;
     if (avail < IPV4_MIN_HLEN)
         return Malformed::truncated_ip;
-    if ((ip[0] >> 4) != 4)
+    const unsigned version_ihl = ip[0];
+    if ((version_ihl >> 4) != 4)
         return Malformed::bad_ip_version;
-    const size_t hlen = static_cast<size_t>(ip[0] & 0x0Fu) * 4u;
+    const size_t hlen = (version_ihl & 0x0Fu) * 4u;
     if (hlen < IPV4_MIN_HLEN || hlen > avail)
         return Malformed::bad_ihl;
     const size_t total = load_be16(ip + 2);
@@ -88,20 +92,23 @@ Malformed parse_ipv4(const uint8_t* frame, size_t len, Parsed& out) {
     if (!ipv4_header_valid(ip, hlen))
         return Malformed::bad_ip_checksum;
 
-    out.l3_offset = ETH_HLEN;
-    out.l3_end = static_cast<uint16_t>(ETH_HLEN + total);
-    out.ip_proto = ip[9];
-    out.ttl = ip[8];
+    Parsed r;
+    r.ethertype = ETHERTYPE_IPV4;
+    r.l3_offset = ETH_HLEN;
+    r.l3_end = static_cast<uint16_t>(ETH_HLEN + total);
+    r.ip_proto = ip[9];
+    r.ttl = ip[8];
     const uint16_t frag = load_be16(ip + 6);
-    const bool more = (frag & 0x2000u) != 0;
-    const uint16_t offset = frag & 0x1FFFu;
-    out.fragment = more || offset != 0;
-    if (offset != 0)
-        return Malformed::none;
-    if (!l4_header_fits(out.ip_proto, ip + hlen, total - hlen))
-        return Malformed::truncated_l4;
-    out.l4_offset = static_cast<uint16_t>(ETH_HLEN + hlen);
-    return Malformed::none;
+    r.fragment = (frag & 0x3FFFu) != 0;                  // MF or an offset
+    Malformed result = Malformed::none;
+    if ((frag & 0x1FFFu) == 0) {                         // the first (or only) fragment has the L4 header
+        if (l4_header_fits(r.ip_proto, ip + hlen, total - hlen))
+            r.l4_offset = static_cast<uint16_t>(ETH_HLEN + hlen);
+        else
+            result = Malformed::truncated_l4;
+    }
+    out = r;
+    return result;
 }
 
 Malformed parse_ipv6(const uint8_t* frame, size_t len, Parsed& out) {

@@ -147,14 +147,18 @@ private:
     };
 
     void put(rte_mbuf* m, uint16_t port_index, const wire::Parsed& parsed) {
+        // Field by field: `p = LbPacket{}` built a temporary whose copy
+        // stalled on store forwarding (a 16-byte load over a 2-byte store).
         LbPacket& p = pkts_[n_];
-        p = LbPacket{};
         p.frame = frame_of(m);
         p.len = rte_pktmbuf_data_len(m);
         p.headroom = rte_pktmbuf_headroom(m);
         p.tailroom = rte_pktmbuf_tailroom(m);
         p.in_port = port_index;
         p.parsed = parsed;
+        p.out_port = LbPacket::kDrop;
+        p.owner = 0;
+        p.prepended = 0;
         mbufs_[n_++] = m;
     }
 

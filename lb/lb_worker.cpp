@@ -30,7 +30,7 @@ const char* to_string(LbDrop d) {
 
 // Where a packet's headers are, and its flow.
 struct LbWorker::Tuple {
-    FlowKey key;
+    const FlowKey& key;    // not copied: built once per packet by forward()
     uint64_t hash;         // conns_.hash(key), TCP/UDP only
     uint8_t* ip;
     uint8_t* l4;
@@ -232,8 +232,8 @@ __attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, cons
 
 void LbWorker::held_dropped(uint16_t n) { stats_->drops[static_cast<size_t>(LbDrop::no_neighbour)].add(n); }
 
-// The flow of a TCP/UDP packet, as forward_one reads it; false for others.
-bool LbWorker::flow_key(const LbPacket& p, FlowKey& key) {
+// The flow of a TCP/UDP packet that is not a fragment; false for others.
+inline bool LbWorker::flow_key(const LbPacket& p, FlowKey& key) {
     const wire::Parsed& pr = p.parsed;
     if (pr.fragment || pr.l4_offset == 0 || (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp)) return false;
     const uint8_t* ip = p.frame + pr.l3_offset;
@@ -259,73 +259,72 @@ void LbWorker::forward(LbPacket* pkts, uint16_t n) {
     // packets' instead of following one another. tests/bench/lb_forward_bench,
     // established flows drawn from 1 M: 534 -> 370 ns a packet (-> 205 with
     // the table on huge pages, flow_table.cpp; docs/performance.md).
-    // Each packet's flow key and hash are computed once, here, and used by
-    // the hints and the lookup (and the insert of a new flow).
-    constexpr uint16_t kChunk = 32;
-    FlowKey keys[kChunk];
-    uint64_t hashes[kChunk];
-    bool ok[kChunk];
+    // Each packet's flow key and hash are computed once, here, into the
+    // worker's own arrays (not zeroed per burst), and used by the hints,
+    // the lookup and the insert of a new flow.
     for (uint16_t base = 0; base < n; base += kChunk) {
         const uint16_t m = static_cast<uint16_t>(std::min<int>(kChunk, n - base));
         for (uint16_t i = 0; i < m; ++i) {
-            hashes[i] = 0;
-            if ((ok[i] = flow_key(pkts[base + i], keys[i]))) {
-                hashes[i] = conns_.hash(keys[i]);
-                conns_.prefetch_slot(hashes[i]);
+            if ((chunk_ok_[i] = flow_key(pkts[base + i], chunk_keys_[i]))) {
+                chunk_hashes_[i] = conns_.hash(chunk_keys_[i]);
+                conns_.prefetch_slot(chunk_hashes_[i]);
             }
         }
         for (uint16_t i = 0; i < m; ++i)
-            if (ok[i]) conns_.prefetch_node(hashes[i]);
-        for (uint16_t i = 0; i < m; ++i) forward_one(pkts[base + i], ok[i] ? &keys[i] : nullptr, hashes[i]);
+            if (chunk_ok_[i]) conns_.prefetch_node(chunk_hashes_[i]);
+        for (uint16_t i = 0; i < m; ++i) {
+            if (chunk_ok_[i]) forward_flow(pkts[base + i], chunk_keys_[i], chunk_hashes_[i]);
+            else forward_other(pkts[base + i]);
+        }
     }
 }
 
-void LbWorker::forward_one(LbPacket& p, const FlowKey* key, uint64_t hash) {
+// Whatever has no flow key: ICMP errors about tracked flows; the rest
+// (fragments, other protocols) is dropped.
+void LbWorker::forward_other(LbPacket& p) {
     p.out_port = LbPacket::kDrop;
     p.prepended = 0;
     if (!table_) return drop(p, LbDrop::no_service);
     const wire::Parsed& pr = p.parsed;
     if (pr.fragment || pr.l4_offset == 0) return drop(p, LbDrop::fragment);
-    Tuple t;
-    t.v4 = v4_frame(pr);
-    t.ip = p.frame + pr.l3_offset;
-    t.l4 = p.frame + pr.l4_offset;
-    t.ip_len = static_cast<uint16_t>(pr.l3_end - pr.l3_offset);
-    if (pr.ip_proto == icmp_proto(t.v4)) {
-        IcmpError e;
-        if (!e.parse(p.frame, pr)) return drop(p, LbDrop::no_service);
-        t.tcp_flags = 0;
-        return forward_icmp(p, t, e);
-    }
-    if (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp) return drop(p, LbDrop::no_service);
+    const bool v4 = v4_frame(pr);
+    if (pr.ip_proto != icmp_proto(v4)) return drop(p, LbDrop::no_service);
+    IcmpError e;
+    if (!e.parse(p.frame, pr)) return drop(p, LbDrop::no_service);
+    const Tuple t{e.key, 0, p.frame + pr.l3_offset, p.frame + pr.l4_offset,
+                  static_cast<uint16_t>(pr.l3_end - pr.l3_offset), 0, v4};
+    forward_icmp(p, t, e);
+}
 
-    t.tcp_flags = pr.ip_proto == kProtoTcp ? t.l4[13] : 0;
-    if (key) {
-        t.key = *key;
-        t.hash = hash;
-    } else {
-        flow_key(p, t.key);
-        t.hash = conns_.hash(t.key);
-    }
+// A TCP/UDP packet with its flow key and hash.
+void LbWorker::forward_flow(LbPacket& p, const FlowKey& key, uint64_t hash) {
+    p.out_port = LbPacket::kDrop;
+    p.prepended = 0;
+    if (!table_) return drop(p, LbDrop::no_service);
+    const wire::Parsed& pr = p.parsed;
+    uint8_t* const l4 = p.frame + pr.l4_offset;
+    const Tuple t{key, hash, p.frame + pr.l3_offset, l4, static_cast<uint16_t>(pr.l3_end - pr.l3_offset),
+                  pr.ip_proto == kProtoTcp ? l4[13] : uint8_t{0}, v4_frame(pr)};
 
-    Conn* c = conns_.find(t.key, t.hash);
+    Conn* c = conns_.find(key, hash);
     if (!c) return new_flow(p, t);
     if (c->entry.flags & kConnReverse) return to_client(p, t, c);
-    if (c->entry.service >= table_->services().size() ||
-        c->entry.real_server >= table_->services()[c->entry.service].real_servers.size()) {
-        // The flow outlived its service (a reload removed it).
-        return drop(p, LbDrop::no_service);
-    }
-    if (table_->services()[c->entry.service].real_servers[c->entry.real_server].expire_flows) {
+    const auto& services = table_->services();
+    // The flow may have outlived its service or server (a reload removed it).
+    if (c->entry.service >= services.size()) return drop(p, LbDrop::no_service);
+    const Service& s = services[c->entry.service];
+    if (c->entry.real_server >= s.real_servers.size()) return drop(p, LbDrop::no_service);
+    const RealServerSlot& rs = s.real_servers[c->entry.real_server];
+    if (rs.expire_flows) {
         end_flow(c);
         return drop(p, LbDrop::dead_server);
     }
     track(c, t, Direction::in);
-    to_server(p, t, c);
+    to_server(p, t, c, s, rs);
 }
 
 // Connection state and expiry from this packet, and the counts lc/wlc see.
-void LbWorker::track(Conn* c, const Tuple& t, Direction dir) {
+inline void LbWorker::track(Conn* c, const Tuple& t, Direction dir) {
     if (t.key.proto != kProtoTcp) {
         conns_.touch(c, now_);
         return;
@@ -395,7 +394,7 @@ void LbWorker::new_flow(LbPacket& p, const Tuple& t) {
     counts_[service].add(e.real_server, e.state);
     update_gauges(service, e.real_server);
     stats_->real_servers[slot.stats_index].connections.add();
-    to_server(p, t, c);
+    to_server(p, t, c, s, slot);
 }
 
 // fnat: a local address and a port of this worker's range such that the
@@ -425,27 +424,45 @@ bool LbWorker::pick_local_port(const Service& s, size_t service, const RealServe
     return false;
 }
 
-void LbWorker::to_server(LbPacket& p, const Tuple& t, Conn* c) {
-    const Service& s = table_->services()[c->entry.service];
-    const RealServerSlot& rs = s.real_servers[c->entry.real_server];
-    wire::Mac mac;
-    if (!table_->neighbour_mac(rs.neighbour, mac)) {
+// Inline: the per-packet end of forward_flow; dr needs nothing more than
+// the Ethernet addresses, the other methods rewrite out of line.
+inline void LbWorker::to_server(LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
+                                const RealServerSlot& rs) {
+    if (!table_->neighbour_known(rs.neighbour)) {
         // Resolution is under way: the worker keeps the frame (untouched) a while.
         p.out_port = LbPacket::kHold;
         return;
     }
     if (rs.egress_port >= table_->ports().size()) return drop(p, LbDrop::no_neighbour);
     const wire::Mac& src_mac = table_->ports()[rs.egress_port].mac;
+    if (s.method == config::Method::dr) {
+        table_->write_neighbour_mac(rs.neighbour, p.frame);
+        std::memcpy(p.frame + 6, src_mac.data(), 6);
+    } else if (!rewrite_to_server(p, t, c, s, rs, src_mac)) {
+        return;
+    }
+    p.out_port = rs.egress_port;
+    RealServerCounters& st = stats_->real_servers[rs.stats_index];
+    st.in_packets.add();
+    st.in_bytes.add(t.ip_len);
+}
+
+// nat, fnat, tun: the packet's headers for the server (false: dropped).
+bool LbWorker::rewrite_to_server(LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
+                                 const RealServerSlot& rs, const wire::Mac& src_mac) {
+    wire::Mac mac;
+    table_->neighbour_mac(rs.neighbour, mac);   // known (to_server)
     const uint8_t proto = t.key.proto;
     const uint16_t dport = rs.port_net ? rs.port_net : t.key.dst_port;
-
     switch (s.method) {
     case config::Method::dr:
         break;
     case config::Method::nat:
     case config::Method::fnat:
-        if (!(t.v4 ? rewrite::decrement_ttl_v4(t.ip) : rewrite::decrement_hop_limit_v6(t.ip)))
-            return drop(p, LbDrop::ttl_exceeded);
+        if (!(t.v4 ? rewrite::decrement_ttl_v4(t.ip) : rewrite::decrement_hop_limit_v6(t.ip))) {
+            drop(p, LbDrop::ttl_exceeded);
+            return false;
+        }
         if (t.v4) {
             rewrite::nat_v4(t.ip, t.l4, proto, rewrite::End::dst, rs.address.v4_net(), dport);
         } else {
@@ -457,7 +474,7 @@ void LbWorker::to_server(LbPacket& p, const Tuple& t, Conn* c) {
             else rewrite::nat_v6(t.ip, t.l4, proto, rewrite::End::src, lip.bytes.data(), c->entry.local_port);
         }
         break;
-    case config::Method::tun: {
+    case config::Method::tun:
         // A SYN's MSS must leave room for the outer header.
         if (proto == kProtoTcp && (t.tcp_flags & tcp_flag::syn)) {
             const size_t overhead = t.v4 ? rewrite::kIpipOverhead : rewrite::kIp6ip6Overhead;
@@ -465,15 +482,10 @@ void LbWorker::to_server(LbPacket& p, const Tuple& t, Conn* c) {
             rewrite::clamp_mss(t.l4, static_cast<size_t>(p.parsed.l3_end - p.parsed.l4_offset),
                                static_cast<uint16_t>(options_.mtu - overhead - inner_hdrs));
         }
-        if (!encapsulate(p, t, rs, mac, src_mac)) return;
-        break;
+        return encapsulate(p, t, rs, mac, src_mac);   // writes the Ethernet header itself
     }
-    }
-    if (s.method != config::Method::tun) rewrite::set_ethernet(p.frame, mac, src_mac);
-    p.out_port = rs.egress_port;
-    RealServerCounters& st = stats_->real_servers[rs.stats_index];
-    st.in_packets.add();
-    st.in_bytes.add(t.ip_len);
+    rewrite::set_ethernet(p.frame, mac, src_mac);
+    return true;
 }
 
 // tun: the whole IP datagram into an outer header to the server. False (and

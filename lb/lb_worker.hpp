@@ -81,19 +81,22 @@ private:
 
     bool claims_other(const uint8_t* frame, const wire::Parsed& p) const;
     static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
-    // key, hash: the packet's flow and conns_.hash(key), when forward()
-    // computed them (TCP/UDP, not a fragment); nullptr: forward_one does.
-    void forward_one(dataplane::LbPacket& p, const FlowKey* key, uint64_t hash);
+    // key, hash: the packet's flow and conns_.hash(key) (TCP/UDP, not a fragment).
+    void forward_flow(dataplane::LbPacket& p, const FlowKey& key, uint64_t hash);
+    void forward_other(dataplane::LbPacket& p);
     void forward_icmp(dataplane::LbPacket& p, const Tuple& outer, IcmpError& e);
     void new_flow(dataplane::LbPacket& p, const Tuple& t);
-    void to_server(dataplane::LbPacket& p, const Tuple& t, Conn* c);
+    [[gnu::always_inline]] inline void to_server(dataplane::LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
+                                                 const RealServerSlot& rs);   // per packet
+    bool rewrite_to_server(dataplane::LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
+                           const RealServerSlot& rs, const wire::Mac& src_mac);
     void to_client(dataplane::LbPacket& p, const Tuple& t, Conn* reply);
     Conn* forward_of(const Conn* reply, const FlowKey& key);
     bool encapsulate(dataplane::LbPacket& p, const Tuple& t, const RealServerSlot& rs, const wire::Mac& mac,
                      const wire::Mac& src_mac);
     bool pick_local_port(const Service& s, size_t service, const RealServerSlot& rs, const FlowKey& flow,
                          ConnEntry& e);
-    void track(Conn* c, const Tuple& t, Direction dir);
+    [[gnu::always_inline]] inline void track(Conn* c, const Tuple& t, Direction dir);   // per packet
     void update_gauges(uint16_t service, uint16_t rs);
     void on_expired(const Conn& c);
     void end_flow(Conn* c);
@@ -118,6 +121,12 @@ private:
     uint32_t now_ = 0;
     std::optional<config::Timeouts> table_timeouts_;   // of the tables seen
     uint64_t generation_ = 0;                      // of table_
+
+    // forward()'s per-burst work space (keys are 40 bytes: not zeroed per call).
+    static constexpr uint16_t kChunk = 32;
+    FlowKey chunk_keys_[kChunk];
+    uint64_t chunk_hashes_[kChunk] = {};
+    bool chunk_ok_[kChunk] = {};
 
     struct Pending {
         FlowKey key;

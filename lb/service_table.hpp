@@ -138,6 +138,19 @@ public:
 
     // Next hops. A MAC is "known" once learnt; it stays until replaced.
     const std::vector<NeighbourSlot>& neighbours() const { return neighbour_slots_; }
+    bool neighbour_known(uint32_t slot) const { return macs_[slot].load(std::memory_order_relaxed) >> 63; }
+    // The known MAC written straight into a frame (dst: 6 bytes); false: unknown.
+    bool write_neighbour_mac(uint32_t slot, uint8_t* dst) const {
+        const uint64_t v = macs_[slot].load(std::memory_order_relaxed);
+        if (!(v >> 63)) return false;
+        if constexpr (std::endian::native == std::endian::little) {
+            const uint64_t bytes = __builtin_bswap64(v << 16);
+            std::memcpy(dst, &bytes, 6);
+        } else {
+            for (int i = 0; i < 6; ++i) dst[i] = static_cast<uint8_t>(v >> (40 - 8 * i));
+        }
+        return true;
+    }
     bool neighbour_mac(uint32_t slot, wire::Mac& out) const {
         const uint64_t v = macs_[slot].load(std::memory_order_relaxed);
         if (!(v >> 63)) return false;

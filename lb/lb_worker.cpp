@@ -297,7 +297,7 @@ void LbWorker::forward_other(LbPacket& p) {
 }
 
 // A TCP/UDP packet with its flow key and hash.
-void LbWorker::forward_flow(LbPacket& p, const FlowKey& key, uint64_t hash) {
+inline void LbWorker::forward_flow(LbPacket& p, const FlowKey& key, uint64_t hash) {
     p.out_port = LbPacket::kDrop;
     p.prepended = 0;
     if (!table_) return drop(p, LbDrop::no_service);

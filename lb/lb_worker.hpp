@@ -82,7 +82,7 @@ private:
     bool claims_other(const uint8_t* frame, const wire::Parsed& p) const;
     static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
     // key, hash: the packet's flow and conns_.hash(key) (TCP/UDP, not a fragment).
-    void forward_flow(dataplane::LbPacket& p, const FlowKey& key, uint64_t hash);
+    [[gnu::always_inline]] inline void forward_flow(dataplane::LbPacket& p, const FlowKey& key, uint64_t hash);
     void forward_other(dataplane::LbPacket& p);
     void forward_icmp(dataplane::LbPacket& p, const Tuple& outer, IcmpError& e);
     void new_flow(dataplane::LbPacket& p, const Tuple& t);

@@ -208,7 +208,9 @@ bool LbWorker::claims(const uint8_t* frame, const wire::Parsed& p) const {
 // Everything else claims() answers: IPv6, port-0 services, replies to nat
 // and fnat, ICMP errors about tracked flows.
 __attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, const wire::Parsed& p) const {
-    if (!table_ || p.l4_offset == 0) return false;
+    if (!table_) return false;
+    if (p.fragment && p.l4_offset == 0) return claims_fragment(frame, p);
+    if (p.l4_offset == 0) return false;
     const bool v4 = v4_frame(p);
     const Family f = v4 ? Family::v4 : Family::v6;
     if (p.ip_proto == icmp_proto(v4)) {
@@ -230,12 +232,35 @@ __attribute__((noinline)) bool LbWorker::claims_other(const uint8_t* frame, cons
            table_->is_nat_source(f, src_of(ip, v4), sport, p.ip_proto);
 }
 
+// A fragment without the TCP/UDP header. Known when its datagram's first
+// fragment went through here; but the first may be in the same burst, not
+// forwarded yet (claims come before forward), so also any fragment to a
+// VIP or local address of a service of its protocol, or from a nat/fnat
+// real server: forward_fragment drops those whose first never came.
+// Rare and not per established packet: a walk over the services.
+bool LbWorker::claims_fragment(const uint8_t* frame, const wire::Parsed& p) const {
+    FlowKey datagram;
+    if (!fragment_key(frame, p, datagram)) return false;
+    if (frags_.find(datagram, now_) != FragTable::kNone) return true;
+    if (table_->is_local_address(datagram.family, datagram.dst, datagram.proto)) return true;
+    const size_t alen = datagram.family == Family::v4 ? 4 : 16;
+    for (const Service& s : table_->services()) {
+        if (s.family != datagram.family || s.proto != datagram.proto) continue;
+        if (std::memcmp(s.vip.bytes.data(), datagram.dst, alen) == 0) return true;
+        if (has_reply_entry(s.method))
+            for (const RealServerSlot& rs : s.real_servers)
+                if (std::memcmp(rs.address.bytes.data(), datagram.src, alen) == 0) return true;
+    }
+    return false;
+}
+
 void LbWorker::held_dropped(uint16_t n) { stats_->drops[static_cast<size_t>(LbDrop::no_neighbour)].add(n); }
 
-// The flow of a TCP/UDP packet that is not a fragment; false for others.
+// The flow of a TCP/UDP packet (a whole datagram or its first fragment);
+// false for others.
 inline bool LbWorker::flow_key(const LbPacket& p, FlowKey& key) {
     const wire::Parsed& pr = p.parsed;
-    if (pr.fragment || pr.l4_offset == 0 || (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp)) return false;
+    if (pr.l4_offset == 0 || (pr.ip_proto != kProtoTcp && pr.ip_proto != kProtoUdp)) return false;
     const uint8_t* ip = p.frame + pr.l3_offset;
     const uint8_t* l4 = p.frame + pr.l4_offset;
     uint16_t sport, dport;
@@ -273,8 +298,18 @@ void LbWorker::forward(LbPacket* pkts, uint16_t n) {
         for (uint16_t i = 0; i < m; ++i)
             if (chunk_ok_[i]) conns_.prefetch_node(chunk_hashes_[i]);
         for (uint16_t i = 0; i < m; ++i) {
-            if (chunk_ok_[i]) forward_flow(pkts[base + i], chunk_keys_[i], chunk_hashes_[i]);
-            else forward_other(pkts[base + i]);
+            LbPacket& p = pkts[base + i];
+            if (!chunk_ok_[i]) {
+                forward_other(p);
+            } else if (!p.parsed.fragment) {
+                forward_flow(p, chunk_keys_[i], chunk_hashes_[i]);
+            } else {
+                // A first fragment: its datagram's identity before the rewrite.
+                FlowKey datagram;
+                const bool known = fragment_key(p.frame, p.parsed, datagram);
+                forward_flow(p, chunk_keys_[i], chunk_hashes_[i]);
+                if (known) remember_fragment(p, datagram, chunk_keys_[i], chunk_hashes_[i]);
+            }
         }
     }
 }
@@ -286,7 +321,8 @@ void LbWorker::forward_other(LbPacket& p) {
     p.prepended = 0;
     if (!table_) return drop(p, LbDrop::no_service);
     const wire::Parsed& pr = p.parsed;
-    if (pr.fragment || pr.l4_offset == 0) return drop(p, LbDrop::fragment);
+    if (pr.fragment && pr.l4_offset == 0) return forward_fragment(p);
+    if (pr.fragment || pr.l4_offset == 0) return drop(p, LbDrop::fragment);   // e.g. a fragmented ICMP error
     const bool v4 = v4_frame(pr);
     if (pr.ip_proto != icmp_proto(v4)) return drop(p, LbDrop::no_service);
     IcmpError e;
@@ -422,6 +458,93 @@ bool LbWorker::pick_local_port(const Service& s, size_t service, const RealServe
         }
     }
     return false;
+}
+
+// A first fragment went by a flow entry: the datagram's other fragments
+// will go by the same one (FragTable).
+void LbWorker::remember_fragment(const LbPacket& p, const FlowKey& datagram, const FlowKey& key, uint64_t hash) {
+    if (p.out_port == LbPacket::kDrop) return;
+    if (const Conn* c = conns_.find(key, hash)) frags_.remember(datagram, conns_.index_of(c), now_);
+}
+
+// A fragment without the TCP/UDP header: as its datagram's first fragment
+// went, with the same address rewrites (the L4 header and checksum were the
+// first fragment's; the IPv4 header checksum follows here).
+void LbWorker::forward_fragment(LbPacket& p) {
+    const wire::Parsed& pr = p.parsed;
+    FlowKey datagram;
+    if (!fragment_key(p.frame, pr, datagram)) return drop(p, LbDrop::fragment);
+    const uint32_t node = frags_.find(datagram, now_);
+    Conn* c = node == FragTable::kNone ? nullptr : conns_.at(node);
+    // The entry must still be that flow's (its node may have been reused).
+    if (!c || c->key.proto != datagram.proto || c->key.family != datagram.family ||
+        std::memcmp(c->key.src, datagram.src, 16) != 0 || std::memcmp(c->key.dst, datagram.dst, 16) != 0)
+        return drop(p, LbDrop::fragment);
+    const Tuple t{c->key, 0, p.frame + pr.l3_offset, nullptr, static_cast<uint16_t>(pr.l3_end - pr.l3_offset), 0,
+                  v4_frame(pr)};
+    if (c->entry.flags & kConnReverse) return fragment_to_client(p, t, c);
+
+    const auto& services = table_->services();
+    if (c->entry.service >= services.size()) return drop(p, LbDrop::no_service);
+    const Service& s = services[c->entry.service];
+    if (c->entry.real_server >= s.real_servers.size()) return drop(p, LbDrop::no_service);
+    const RealServerSlot& rs = s.real_servers[c->entry.real_server];
+    if (!table_->neighbour_known(rs.neighbour)) {
+        p.out_port = LbPacket::kHold;
+        return;
+    }
+    if (rs.egress_port >= table_->ports().size()) return drop(p, LbDrop::no_neighbour);
+    const wire::Mac& src_mac = table_->ports()[rs.egress_port].mac;
+    wire::Mac mac;
+    table_->neighbour_mac(rs.neighbour, mac);
+    if (s.method == config::Method::tun) {
+        if (!encapsulate(p, t, rs, mac, src_mac)) return;
+    } else {
+        if (s.method != config::Method::dr) {
+            if (!(t.v4 ? rewrite::decrement_ttl_v4(t.ip) : rewrite::decrement_hop_limit_v6(t.ip)))
+                return drop(p, LbDrop::ttl_exceeded);
+            if (t.v4) rewrite::readdress_v4(t.ip, rewrite::End::dst, rs.address.v4_net());
+            else rewrite::readdress_v6(t.ip, rewrite::End::dst, rs.address.bytes.data());
+            if (s.method == config::Method::fnat) {
+                const IpAddress& lip = s.local_addresses[c->entry.local_address];
+                if (t.v4) rewrite::readdress_v4(t.ip, rewrite::End::src, lip.v4_net());
+                else rewrite::readdress_v6(t.ip, rewrite::End::src, lip.bytes.data());
+            }
+        }
+        rewrite::set_ethernet(p.frame, mac, src_mac);
+    }
+    p.out_port = rs.egress_port;
+    RealServerCounters& st = stats_->real_servers[rs.stats_index];
+    st.in_packets.add();
+    st.in_bytes.add(t.ip_len);
+}
+
+// A reply's fragment (nat, fnat): from the VIP, to the client.
+void LbWorker::fragment_to_client(LbPacket& p, const Tuple& t, Conn* reply) {
+    const ConnEntry re = reply->entry;
+    const Conn* c = forward_of(reply, reply->key);
+    if (!c) return drop(p, LbDrop::no_service);
+    const Service& s = table_->services()[c->entry.service];
+    if (!(t.v4 ? rewrite::decrement_ttl_v4(t.ip) : rewrite::decrement_hop_limit_v6(t.ip)))
+        return drop(p, LbDrop::ttl_exceeded);
+    if (t.v4) {
+        uint32_t a;
+        std::memcpy(&a, c->key.dst, 4);
+        rewrite::readdress_v4(t.ip, rewrite::End::src, a);
+        if (s.method == config::Method::fnat) {
+            std::memcpy(&a, c->key.src, 4);
+            rewrite::readdress_v4(t.ip, rewrite::End::dst, a);
+        }
+    } else {
+        rewrite::readdress_v6(t.ip, rewrite::End::src, c->key.dst);
+        if (s.method == config::Method::fnat) rewrite::readdress_v6(t.ip, rewrite::End::dst, c->key.src);
+    }
+    const uint16_t out = re.local_address;
+    rewrite::set_ethernet(p.frame, hops_.at(re.local_port), table_->ports()[out].mac);
+    p.out_port = out;
+    RealServerCounters& st = stats_->real_servers[s.real_servers[c->entry.real_server].stats_index];
+    st.out_packets.add();
+    st.out_bytes.add(t.ip_len);
 }
 
 // Inline: the per-packet end of forward_flow; dr needs nothing more than

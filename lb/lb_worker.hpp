@@ -26,6 +26,7 @@
 #include "lb/claim_index.hpp"
 #include "lb/conn_counts.hpp"
 #include "lb/conn_table.hpp"
+#include "lb/frag_table.hpp"
 #include "lb/hop_table.hpp"
 #include "lb/persistence.hpp"
 #include "lb/service_table.hpp"
@@ -80,10 +81,14 @@ private:
     struct IcmpError;
 
     bool claims_other(const uint8_t* frame, const wire::Parsed& p) const;
+    bool claims_fragment(const uint8_t* frame, const wire::Parsed& p) const;
     static bool flow_key(const dataplane::LbPacket& p, FlowKey& key);
     // key, hash: the packet's flow and conns_.hash(key) (TCP/UDP, not a fragment).
     [[gnu::always_inline]] inline void forward_flow(dataplane::LbPacket& p, const FlowKey& key, uint64_t hash);
     void forward_other(dataplane::LbPacket& p);
+    void remember_fragment(const dataplane::LbPacket& p, const FlowKey& datagram, const FlowKey& key, uint64_t hash);
+    void forward_fragment(dataplane::LbPacket& p);
+    void fragment_to_client(dataplane::LbPacket& p, const Tuple& t, Conn* reply);
     void forward_icmp(dataplane::LbPacket& p, const Tuple& outer, IcmpError& e);
     void new_flow(dataplane::LbPacket& p, const Tuple& t);
     [[gnu::always_inline]] inline void to_server(dataplane::LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
@@ -114,6 +119,7 @@ private:
     ConnTable conns_;
     PersistenceTable persistence_;
     HopTable hops_;
+    FragTable frags_;                              // fragments follow their datagram's first
     std::vector<RealServerCounts> counts_;        // per service
     std::vector<uint16_t> fnat_next_;              // per service: next port to try
     ClaimIndexV4 claim_v4_;                        // claims(): IPv4 VIP:port, from table_

@@ -67,6 +67,18 @@ void nat_v6(uint8_t* ip, uint8_t* l4, uint8_t proto, End end, const uint8_t* add
     std::memcpy(p, new_port, 2);
 }
 
+void readdress_v4(uint8_t* ip, End end, uint32_t addr_net) {
+    uint8_t* a = ip + (end == End::src ? 12 : 16);
+    uint8_t new_addr[4];
+    std::memcpy(new_addr, &addr_net, 4);
+    store_be16(ip + 10, csum_replace(load_be16(ip + 10), a, new_addr, 4));
+    std::memcpy(a, new_addr, 4);
+}
+
+void readdress_v6(uint8_t* ip, End end, const uint8_t* addr16) {
+    std::memcpy(ip + (end == End::src ? 8 : 24), addr16, 16);
+}
+
 bool decrement_ttl_v4(uint8_t* ip) {
     if (ip[8] <= 1) return false;
     const uint8_t old_word[2] = {ip[8], ip[9]};

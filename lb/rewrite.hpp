@@ -40,6 +40,12 @@ void nat_v4(uint8_t* ip, uint8_t* l4, uint8_t proto, End end, uint32_t addr_net,
 void nat_v6(uint8_t* ip, uint8_t* l4, uint8_t proto, End end, const uint8_t* addr16, uint16_t port_net,
             size_t l4_avail = SIZE_MAX);
 
+// Replace one end's address only (fragments without the TCP/UDP header):
+// IPv4's header checksum follows; the L4 checksum is the first fragment's
+// business (nat_v4 / nat_v6 updated it there for the whole datagram).
+void readdress_v4(uint8_t* ip, End end, uint32_t addr_net);
+void readdress_v6(uint8_t* ip, End end, const uint8_t* addr16);
+
 // Decrement the TTL / hop limit (IPv4 checksum updated). False, and the
 // packet untouched, when it must not be forwarded (TTL <= 1).
 bool decrement_ttl_v4(uint8_t* ip);

@@ -63,7 +63,8 @@ bool quoted_flow(const uint8_t* frame, const wire::Parsed& p, FlowKey& out) {
 int flow_owner(const ServiceTable& table, const uint8_t* frame, const wire::Parsed& p, unsigned workers,
                uint64_t seed) {
     if (workers <= 1) return 0;
-    if (p.fragment || p.l4_offset == 0) return kNoOwner;
+    // A first fragment has its ports; the others stay where RSS put them (docs/architecture.md).
+    if (p.l4_offset == 0) return kNoOwner;
     const bool v4 = p.ethertype == wire::ETHERTYPE_IPV4;
     const Family f = v4 ? Family::v4 : Family::v6;
     if (p.ip_proto == (v4 ? wire::IPPROTO_ICMP_ : wire::IPPROTO_ICMPV6_)) {

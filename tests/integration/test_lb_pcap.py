@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import lab  # noqa: E402
 
 from scapy.all import (ARP, ICMP, IP, IPerror, IPv6, TCP, TCPerror, UDP, UDPerror, Ether,  # noqa: E402
-                       ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, rdpcap, wrpcap)
+                       ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, defragment, fragment, rdpcap, wrpcap)
 
 EXT_MAC, INT_MAC = "02:70:63:61:70:00", "02:70:63:61:70:01"   # net_pcap's MACs for pcap0/pcap1
 CLIENT_MAC = "02:00:00:00:00:0c"
@@ -52,6 +52,12 @@ ext_in.append(Ether(src=CLIENT_MAC, dst=EXT_MAC) / IP(src="198.51.100.1", dst=VI
               ICMP(type=3, code=4, nexthopmtu=1300) /
               IP(src=VIP["nat"], dst=CLIENT, ttl=63, len=1500) / TCP(sport=80, dport=SPORT["nat"], flags="A", seq=5001))
 
+# A datagram over the MTU to the udp nat service, in three fragments (only
+# the first has the UDP header); its answer comes back in three too.
+BIG_SPORT, BIG_ID, BIG_REPLY_ID = 40020, 0x4242, 0x5151
+big_query = IP(src=CLIENT, dst=VIP["nat"], ttl=64, id=BIG_ID) / UDP(sport=BIG_SPORT, dport=53) / (b"q" * 2600)
+ext_in += [Ether(src=CLIENT_MAC, dst=EXT_MAC) / f for f in fragment(big_query, fragsize=1200)]
+
 int_in = []
 for m, addr in RS.items():
     if ":" in addr:
@@ -73,6 +79,8 @@ int_in.append(Ether(src=RS_MAC["nat6"], dst=INT_MAC) / IPv6(src=RS["nat6"], dst=
 # datagram as it got it (10.20.0.12:53, TTL 63).
 int_in.append(Ether(src=RS_MAC["nat"], dst=INT_MAC) / IP(src=RS["nat"], dst=CLIENT, ttl=64) / ICMP(type=3, code=3) /
               IP(src=CLIENT, dst=RS["nat"], ttl=63) / UDP(sport=DNS_SPORT, dport=53) / b"query")
+big_answer = IP(src=RS["nat"], dst=CLIENT, ttl=64, id=BIG_REPLY_ID) / UDP(sport=53, dport=BIG_SPORT) / (b"a" * 2400)
+int_in += [Ether(src=RS_MAC["nat"], dst=INT_MAC) / f for f in fragment(big_answer, fragsize=1000)]
 wrpcap(rx0, ext_in, linktype=1)
 wrpcap(rx1, int_in, linktype=1)
 
@@ -148,7 +156,9 @@ try:
     report.check(st["lb"]["drops"]["no_neighbour"] == 0, "nothing dropped while resolving (held, then sent)",
                  str(st["lb"]["drops"]))
     ext = next(p for p in st["ports"] if p["name"] == "ext")
-    report.check(ext["classes"]["to_lb"] == 7, "seven frames claimed on ext", str(ext["classes"]))
+    report.check(ext["classes"]["to_lb"] == 10, "ten frames claimed on ext (three of them fragments)",
+                 str(ext["classes"]))
+    report.check(st["lb"]["drops"]["fragment"] == 0, "no fragment dropped", str(st["lb"]["drops"]))
     report.check(ext["classes"]["not_mine"] == 2,
                  "VIP port without a service and UDP to a TCP service are not claimed", str(ext["classes"]))
     services_text = hp.ctl("services").stdout
@@ -253,4 +263,48 @@ if report.check(toobig is not None, "icmp: fragmentation needed went on to the r
     report.check(toobig[IPerror].src == RS["nat"] and toobig[TCPerror].sport == 8080,
                  "icmp: it quotes the answer as the server sent it (10.20.0.12:8080)", toobig.show(dump=True))
     report.check(checksums_ok(toobig), "icmp: checksums right", toobig.show(dump=True))
+
+
+# Fragments: each follows its datagram's first (which alone has the ports).
+def fragments_of(frames, ident):
+    return sorted((p for p in frames if IP in p and p[IP].id == ident), key=lambda p: p[IP].frag)
+
+
+def udp_checksum_right(datagram):
+    fresh = IP(bytes(datagram))
+    del fresh[UDP].chksum
+    return IP(bytes(fresh))[UDP].chksum == datagram[UDP].chksum
+
+
+def ip_checksum_right(p):
+    fresh = IP(bytes(p[IP]))
+    del fresh.chksum
+    return IP(bytes(fresh)).chksum == p[IP].chksum
+
+
+sent = fragment(big_query, fragsize=1200)
+frags = fragments_of(out_int, BIG_ID)
+if report.check(len(frags) == len(sent) == 3, "fragments: all three of the client's left on int", dump):
+    report.check(all(f[IP].dst == RS["nat"] and f[IP].src == CLIENT and f[IP].ttl == 63 and
+                     f[Ether].dst == RS_MAC["nat"] for f in frags),
+                 "fragments: every one to the nat real server, TTL decremented", "\n".join(f.summary() for f in frags))
+    report.check([f[IP].frag for f in frags] == [f[IP].frag for f in sent] and
+                 [len(f[IP]) for f in frags] == [len(f) for f in sent],
+                 "fragments: offsets and lengths as sent", "\n".join(f.summary() for f in frags))
+    report.check(all(ip_checksum_right(f) for f in frags), "fragments: IP header checksums right")
+    whole = defragment([f[IP] for f in frags])
+    report.check(len(whole) == 1 and UDP in whole[0] and whole[0][UDP].dport == 53 and
+                 bytes(whole[0][UDP].payload) == b"q" * 2600 and udp_checksum_right(whole[0]),
+                 "fragments: put together, the datagram's UDP checksum holds for the new destination",
+                 whole[0].show(dump=True) if whole else "")
+answer = fragments_of(out_ext, BIG_REPLY_ID)
+if report.check(len(answer) == 3, "fragments: the server's three answer fragments left on ext", dump):
+    report.check(all(f[IP].src == VIP["nat"] and f[IP].dst == CLIENT and f[Ether].dst == CLIENT_MAC and
+                     ip_checksum_right(f) for f in answer),
+                 "fragments: every answer fragment from the VIP to the client", "\n".join(f.summary() for f in answer))
+    whole = defragment([f[IP] for f in answer])
+    report.check(len(whole) == 1 and UDP in whole[0] and whole[0][UDP].sport == 53 and
+                 bytes(whole[0][UDP].payload) == b"a" * 2400 and udp_checksum_right(whole[0]),
+                 "fragments: the answer, put together, from VIP:53 with a right checksum",
+                 whole[0].show(dump=True) if whole else "")
 report.finish()

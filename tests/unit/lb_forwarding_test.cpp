@@ -648,3 +648,217 @@ TEST(LbWorkerIcmp, ErrorsAboutUnknownFlowsAreNotForwarded) {
     Frame err2 = icmp_error(ip("198.51.100.1"), ip("192.0.2.1"), q2, 3, 1, 8, EXT_MAC, CLIENT_MAC);
     EXPECT_FALSE(rig.run(err2, 0).claimed);
 }
+
+// ---- IP fragments: later fragments follow their datagram's first ----
+
+namespace {
+
+// `whole` (one IP datagram) as two fragments: the first carries `first`
+// bytes of the IP payload (a multiple of 8, with the L4 header), the second
+// the rest. IPv6 gets a fragment header (identification 0xabcd1234).
+std::pair<Frame, Frame> fragment(const Frame& whole, size_t first) {
+    const uint8_t* w = whole.data();
+    const bool v4 = wire::load_be16(w + 12) == wire::ETHERTYPE_IPV4;
+    const size_t hl = v4 ? 20 : 40, fh = v4 ? 0 : 8;
+    const size_t payload = whole.len - 14 - hl;
+    auto make = [&](size_t from, size_t n, bool more) {
+        Frame f;
+        uint8_t* p = f.data();
+        std::memcpy(p, w, 14 + hl);
+        uint8_t* iph = p + 14;
+        if (v4) {
+            wire::store_be16(iph + 2, static_cast<uint16_t>(hl + n));
+            wire::store_be16(iph + 6, static_cast<uint16_t>((more ? 0x2000 : 0) | (from / 8)));
+            wire::store_be16(iph + 10, 0);
+            wire::store_be16(iph + 10, wire::ipv4_header_checksum(iph, 20));
+        } else {
+            wire::store_be16(iph + 4, static_cast<uint16_t>(fh + n));
+            uint8_t* frag = iph + 40;
+            frag[0] = w[14 + 6];   // next header: the datagram's
+            frag[1] = 0;
+            wire::store_be16(frag + 2, static_cast<uint16_t>((from / 8) << 3 | (more ? 1 : 0)));
+            wire::store_be32(frag + 4, 0xabcd1234);
+            iph[6] = 44;
+        }
+        std::memcpy(p + 14 + hl + fh, w + 14 + hl + from, n);
+        f.len = 14 + hl + fh + n;
+        return f;
+    };
+    return {make(0, first, true), make(first, payload - first, false)};
+}
+
+// The two fragments, as forwarded, put back together (the first's headers).
+Frame reassemble(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+    const bool v4 = wire::load_be16(a + 12) == wire::ETHERTYPE_IPV4;
+    const size_t hdr = 14 + (v4 ? 20 : 48);
+    Frame f;
+    uint8_t* p = f.data();
+    std::memcpy(p, a, alen);
+    std::memcpy(p + alen, b + hdr, blen - hdr);
+    f.len = alen + blen - hdr;
+    uint8_t* iph = p + 14;
+    if (v4) {
+        wire::store_be16(iph + 2, static_cast<uint16_t>(f.len - 14));
+        wire::store_be16(iph + 6, 0);
+        wire::store_be16(iph + 10, 0);
+        wire::store_be16(iph + 10, wire::ipv4_header_checksum(iph, 20));
+    } else {   // drop the fragment header
+        iph[6] = iph[40];
+        std::memmove(iph + 40, iph + 48, f.len - 14 - 48);
+        f.len -= 8;
+        wire::store_be16(iph + 4, static_cast<uint16_t>(f.len - 14 - 40));
+    }
+    return f;
+}
+
+bool ipv4_header_ok(const uint8_t* frame) {
+    return wire::load_be16(frame + 12) != wire::ETHERTYPE_IPV4 ||
+           wire::load_be16(frame + 24) == wire::ipv4_header_checksum(frame + 14, 20);
+}
+
+} // namespace
+
+TEST(LbWorkerFragments, NatRewritesEveryFragmentAndTheDatagramChecksumHolds) {
+    for (bool v6 : {false, true}) {
+        auto c = base_config();
+        auto vs = service("dns", v6 ? "fd10::100" : "10.10.0.100", 53, config::Method::nat,
+                          {v6 ? "fd20::11" : "10.20.0.11"});
+        vs.protocol = config::Protocol::udp;
+        vs.real_servers[0].port = 5353;
+        c.virtual_servers.push_back(vs);
+        Rig rig(c);
+        const char* client = v6 ? "2001:db8::c1" : "192.0.2.1";
+        auto s = syn(client, v6 ? "fd10::100" : "10.10.0.100", 40000, 53);
+        s.proto = wire::IPPROTO_UDP_;
+        s.payload = 1600;   // Frame holds up to 1920 bytes
+        s.df = false;
+        auto [first, second] = fragment(build(s), 1200);
+
+        // A later fragment before its first has nowhere to go: dropped, counted.
+        Frame early = second;
+        auto re = rig.run(early, 0);
+        EXPECT_TRUE(re.claimed) << "v6 " << v6;
+        EXPECT_EQ(re.pkt.out_port, LbPacket::kDrop);
+        EXPECT_EQ(rig.drops(LbDrop::fragment), 1u);
+
+        auto r1 = rig.run(first, 0);
+        ASSERT_TRUE(r1.claimed);
+        ASSERT_EQ(r1.pkt.out_port, 1) << "v6 " << v6;
+        EXPECT_EQ(dst_of(r1.out), ip(v6 ? "fd20::11" : "10.20.0.11"));
+        auto r2 = rig.run(second, 0);
+        ASSERT_TRUE(r2.claimed) << "v6 " << v6;
+        ASSERT_EQ(r2.pkt.out_port, 1);
+        EXPECT_EQ(dst_of(r2.out), ip(v6 ? "fd20::11" : "10.20.0.11"));
+        EXPECT_EQ(src_of(r2.out), ip(client));
+        EXPECT_EQ(eth_dst(r2.out), rs_mac(0));
+        EXPECT_EQ(r2.out[14 + (v6 ? 7 : 8)], 63) << "TTL / hop limit decremented";
+        EXPECT_TRUE(ipv4_header_ok(r2.out));
+        Frame whole = reassemble(r1.out, r1.pkt.len, r2.out, r2.pkt.len);
+        EXPECT_EQ(dport_of(whole.data()), 5353);
+        EXPECT_EQ(checksum_errors(whole.data(), whole.len), "") << "v6 " << v6;
+        EXPECT_EQ(rig.stats->real_servers[0].in_packets.get(), 2u);
+
+        // The server's fragmented answer goes back from the VIP.
+        auto a = answer_to(whole.data());
+        a.proto = wire::IPPROTO_UDP_;
+        a.payload = 1500;
+        a.df = false;
+        auto [b1, b2] = fragment(build(a), 1000);
+        auto rb1 = rig.run(b1, 1);
+        ASSERT_EQ(rb1.pkt.out_port, 0) << "v6 " << v6;
+        auto rb2 = rig.run(b2, 1);
+        ASSERT_TRUE(rb2.claimed);
+        ASSERT_EQ(rb2.pkt.out_port, 0);
+        EXPECT_EQ(src_of(rb2.out), ip(v6 ? "fd10::100" : "10.10.0.100"));
+        EXPECT_EQ(dst_of(rb2.out), ip(client));
+        EXPECT_EQ(eth_dst(rb2.out), CLIENT_MAC);
+        EXPECT_TRUE(ipv4_header_ok(rb2.out));
+        Frame back = reassemble(rb1.out, rb1.pkt.len, rb2.out, rb2.pkt.len);
+        EXPECT_EQ(sport_of(back.data()), 53);
+        EXPECT_EQ(checksum_errors(back.data(), back.len), "") << "v6 " << v6;
+        EXPECT_EQ(rig.stats->real_servers[0].out_packets.get(), 2u);
+        EXPECT_EQ(rig.drops(LbDrop::fragment), 1u) << "only the early one";
+    }
+}
+
+TEST(LbWorkerFragments, DirectRoutingSendsEveryFragmentToTheFlowsServer) {
+    auto c = base_config();
+    c.virtual_servers.push_back(service("web", "10.10.0.100", 80, config::Method::dr,
+                                        {"10.20.0.11", "10.20.0.12", "10.20.0.13"}));
+    Rig rig(c);
+    std::map<uint16_t, wire::Mac> server_of;
+    for (uint16_t port = 40000; port < 40006; ++port) {
+        auto s = syn("192.0.2.1", "10.10.0.100", port);
+        s.payload = 1600;
+        s.df = false;
+        Frame whole = build(s);
+        wire::store_be16(whole.data() + 14 + 4, port);   // each datagram its own identification
+        wire::store_be16(whole.data() + 24, 0);
+        wire::store_be16(whole.data() + 24, wire::ipv4_header_checksum(whole.data() + 14, 20));
+        auto [first, second] = fragment(whole, 1200);
+        auto r1 = rig.run(first, 0);
+        ASSERT_EQ(r1.pkt.out_port, 1);
+        auto r2 = rig.run(second, 0);
+        ASSERT_EQ(r2.pkt.out_port, 1);
+        EXPECT_EQ(eth_dst(r2.out), eth_dst(r1.out)) << "port " << port;
+        EXPECT_EQ(dst_of(r2.out), ip("10.10.0.100")) << "dr leaves the IP header alone";
+        server_of[port] = eth_dst(r1.out);
+    }
+    std::set<wire::Mac> servers;
+    for (const auto& [port, m] : server_of) servers.insert(m);
+    EXPECT_EQ(servers.size(), 3u) << "rr: the datagrams went to every server";
+}
+
+TEST(LbWorkerFragments, ForgottenAfterTheirLifetime) {
+    auto c = base_config();
+    c.virtual_servers.push_back(service("web", "10.10.0.100", 80, config::Method::dr, {"10.20.0.11"}));
+    Rig rig(c);
+    auto s = syn("192.0.2.1", "10.10.0.100", 40000);
+    s.payload = 1600;
+    s.df = false;
+    auto [first, second] = fragment(build(s), 1200);
+    ASSERT_EQ(rig.run(first, 0).pkt.out_port, 1);
+    rig.tick(FragTable::kLifetime + 1);
+    EXPECT_EQ(rig.run(second, 0).pkt.out_port, LbPacket::kDrop) << "a late fragment is dropped";
+    EXPECT_EQ(rig.drops(LbDrop::fragment), 1u);
+}
+
+TEST(LbWorkerFragments, AllOfADatagramInOneBurst) {
+    // A NIC hands the fragments over together: every one is claimed before
+    // the first is forwarded, and the burst is forwarded in order.
+    auto c = base_config();
+    auto vs = service("dns", "10.10.0.100", 53, config::Method::nat, {"10.20.0.11"});
+    vs.protocol = config::Protocol::udp;
+    c.virtual_servers.push_back(vs);
+    c.virtual_servers.push_back(service("web", "10.10.0.101", 80, config::Method::dr, {"10.20.0.12"}));
+    Rig rig(c);
+    auto s = syn("192.0.2.1", "10.10.0.100", 40000, 53);
+    s.proto = wire::IPPROTO_UDP_;
+    s.payload = 1600;
+    s.df = false;
+    auto [first, second] = fragment(build(s), 1200);
+    // Not claimed: a fragment to an address no service of its protocol has.
+    auto other = syn("192.0.2.1", "10.10.0.101", 40000, 53);
+    other.proto = wire::IPPROTO_UDP_;
+    other.payload = 1600;
+    other.df = false;
+    auto [o1, o2] = fragment(build(other), 1200);
+    wire::Parsed op;
+    wire::parse_frame(o2.data(), o2.len, op);
+    EXPECT_FALSE(rig.worker->claims(o2.data(), op)) << "UDP fragment to a TCP-only VIP";
+
+    LbPacket pkts[2];
+    Frame* frames[2] = {&first, &second};
+    for (int i = 0; i < 2; ++i) {
+        pkts[i].frame = frames[i]->data();
+        pkts[i].len = static_cast<uint16_t>(frames[i]->len);
+        pkts[i].headroom = kHeadroom;
+        ASSERT_EQ(wire::parse_frame(pkts[i].frame, pkts[i].len, pkts[i].parsed), wire::Malformed::none);
+        ASSERT_TRUE(rig.worker->claims(pkts[i].frame, pkts[i].parsed)) << i;
+    }
+    rig.worker->forward(pkts, 2);
+    EXPECT_EQ(pkts[0].out_port, 1);
+    EXPECT_EQ(pkts[1].out_port, 1);
+    EXPECT_EQ(dst_of(second.data()), ip("10.20.0.11"));
+    EXPECT_TRUE(ipv4_header_ok(second.data()));
+}

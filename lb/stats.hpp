@@ -30,7 +30,7 @@ enum class LbDrop : uint8_t {
     no_local_port,     // fnat: no free local port (or a nat reply tuple is taken)
     ttl_exceeded,      // TTL / hop limit would reach 0 (nat, fnat)
     too_big,           // a tunnel would exceed the MTU and the packet may not be fragmented
-    fragment,          // IP fragments are not balanced
+    fragment,          // a later IP fragment whose datagram's first fragment was not seen (lb/frag_table.hpp)
     hop_table_full,    // nat/fnat: too many distinct client-side next hops
     dead_server,       // a flow to a dead or removed server, ended (global.expire_nodest_conn)
     handoff_full,      // several workers: the flow's owner had no room in its handoff ring

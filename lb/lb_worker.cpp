@@ -314,8 +314,8 @@ void LbWorker::forward(LbPacket* pkts, uint16_t n) {
     }
 }
 
-// Whatever has no flow key: ICMP errors about tracked flows; the rest
-// (fragments, other protocols) is dropped.
+// Whatever has no flow key: later IP fragments (their datagram's way),
+// ICMP errors about tracked flows; the rest (other protocols) is dropped.
 void LbWorker::forward_other(LbPacket& p) {
     p.out_port = LbPacket::kDrop;
     p.prepended = 0;

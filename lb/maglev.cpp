@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include <immintrin.h>
 
 namespace haplane::lb {
 
@@ -19,6 +23,19 @@ constexpr uint64_t kSkipSeed = 0x4d61676c65765370ull;
 // Free slots left when the build switches from walking to the end game
 // (measured best for M = 65537; any value gives the same table).
 constexpr uint32_t kEndgameSlots = 256;
+
+// Vector walks (AVX2), by fill: up to 40 % a gather probes the first slot
+// of eight turns at once; up to 80 % each walk probes eight slots at a
+// time, then sixteen. Measured for M = 65537; any value gives the same table.
+constexpr uint32_t kFirstProbesUntilPermille = 400;
+constexpr uint32_t kWideWalksFromPermille = 800;
+
+// Walks of one batch run from the same occupancy (see place_batches).
+constexpr size_t kBatch = 8;
+
+// Per backend: i * skip mod M for i = 0..16 (a walk's probe offsets and its
+// stride), padded to two cache lines.
+constexpr uint32_t kMults = 32;
 
 __extension__ typedef unsigned __int128 u128;
 
@@ -48,23 +65,234 @@ uint32_t inverse_mod(uint32_t a, uint32_t m) {
     return static_cast<uint32_t>(t < 0 ? t + m : t);
 }
 
-} // namespace
+inline uint32_t mod_once(uint32_t c, uint32_t M) { return c >= M ? c - M : c; }   // c < 2M
 
-bool is_prime(uint32_t n) {
-    if (n < 2) return false;
-    if (n % 2 == 0) return n == 2;
-    for (uint64_t d = 3; d * d <= n; d += 2)
-        if (n % d == 0) return false;
-    return true;
+// The build's state. Backends are numbered by turn order (k); `order`
+// maps k to the index in the caller's vector.
+struct Build {
+    uint32_t M;
+    uint32_t filled;
+    const uint32_t* order;
+    uint32_t* next;           // k's next slot to try: offset + j * skip mod M
+    const uint32_t* skip;
+    const uint32_t* mults;    // kMults per backend
+    uint32_t* bits;           // occupancy, a bit per slot
+    int32_t* table;
+};
+
+// Takes turns[0..count), one slot each: the first free slot of each
+// backend's permutation from its next one on.
+void place_scalar(Build& b, const uint32_t* turns, size_t count) {
+    const uint32_t M = b.M;
+    uint32_t* const bits = b.bits;
+    for (size_t t = 0; t < count; ++t) {
+        const uint32_t k = turns[t];
+        const uint32_t s = b.skip[k];
+        uint32_t c = b.next[k];
+        while (bits[c >> 5] & (1u << (c & 31))) c = mod_once(c + s, M);
+        bits[c >> 5] |= 1u << (c & 31);
+        b.table[c] = static_cast<int32_t>(b.order[k]);
+        b.next[k] = mod_once(c + s, M);
+    }
+    b.filled += static_cast<uint32_t>(count);
 }
 
-MaglevPermutation maglev_permutation(uint64_t id, uint32_t M) {
-    if (M < 2) return {0, 1};
-    return {static_cast<uint32_t>(mix64(id, kOffsetSeed) % M),
-            static_cast<uint32_t>(mix64(id, kSkipSeed) % (M - 1)) + 1};
+// --- AVX2 ------------------------------------------------------------------
+// A walk probes eight (or sixteen) slots of its permutation at once: their
+// positions are next + i * skip mod M (an add and an unsigned min with the
+// sum minus M), their bits one gather from the bitmap (8 KB for M = 65537,
+// in L1), the first free one a movemask and a count of trailing zeros.
+// Same slots as the scalar walk, with no branch per probe.
+
+#define HAPLANE_AVX2 __attribute__((target("avx2,bmi")))
+#define HAPLANE_AVX2_INLINE __attribute__((target("avx2,bmi"), always_inline)) inline
+
+struct Avx2Walker {
+    __m256i vM, v31, one;
+    const int* bits;
+    uint32_t M;
+
+    explicit HAPLANE_AVX2_INLINE Avx2Walker(const Build& b)
+        : vM(_mm256_set1_epi32(static_cast<int>(b.M))), v31(_mm256_set1_epi32(31)), one(_mm256_set1_epi32(1)),
+          bits(reinterpret_cast<const int*>(b.bits)), M(b.M) {}
+
+    // All ones in the lanes whose slot (< M) is free.
+    HAPLANE_AVX2_INLINE __m256i free_at(__m256i x) const {
+        const __m256i w = _mm256_i32gather_epi32(bits, _mm256_srli_epi32(x, 5), 4);
+        const __m256i bit = _mm256_sllv_epi32(one, _mm256_and_si256(x, v31));
+        return _mm256_cmpeq_epi32(_mm256_and_si256(w, bit), _mm256_setzero_si256());
+    }
+    // Bit i set if slot c + mv[i] mod M is free.
+    HAPLANE_AVX2_INLINE uint32_t probe(uint32_t c, __m256i mv) const {
+        __m256i x = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(c)), mv);
+        x = _mm256_min_epu32(x, _mm256_sub_epi32(x, vM));
+        return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(free_at(x))));
+    }
+    // The first free slot from c on along the permutation with offsets mk.
+    template <bool wide>
+    HAPLANE_AVX2_INLINE uint32_t walk(const uint32_t* mk, uint32_t c) const {
+        const __m256i m0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(mk));
+        if (!wide) {
+            for (;;) {
+                const uint32_t f = probe(c, m0);
+                if (f) return mod_once(c + mk[_tzcnt_u32(f)], M);
+                c = mod_once(c + mk[8], M);
+            }
+        }
+        const __m256i m1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(mk + 8));
+        for (;;) {
+            const uint32_t f = probe(c, m0) | probe(c, m1) << 8;
+            if (f) return mod_once(c + mk[_tzcnt_u32(f)], M);
+            c = mod_once(c + mk[16], M);
+        }
+    }
+};
+
+// Marks slot[i] for turns[i], i < count, in turn order. A slot an earlier
+// turn took since the walk found it makes the walk go on from there: the
+// slots it passed were taken then and still are, so it ends on the slot
+// the walk would have found after the earlier turns.
+template <bool wide>
+HAPLANE_AVX2_INLINE void commit(Build& b, const Avx2Walker& wk, const uint32_t* turns, const uint32_t* slot,
+                                size_t count) {
+    uint32_t* const bits = b.bits;
+    for (size_t i = 0; i < count; ++i) {
+        const uint32_t k = turns[i];
+        uint32_t s = slot[i];
+        if (bits[s >> 5] & (1u << (s & 31))) s = wk.walk<wide>(b.mults + size_t{k} * kMults, s);
+        bits[s >> 5] |= 1u << (s & 31);
+        b.table[s] = static_cast<int32_t>(b.order[k]);
+        b.next[k] = mod_once(s + b.skip[k], b.M);
+    }
 }
 
-std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backends, uint32_t M) {
+template <bool wide>
+struct WalkEach {
+    HAPLANE_AVX2_INLINE void operator()(const Build& b, const Avx2Walker& wk, const uint32_t* turns, size_t count,
+                                        uint32_t* slot) const {
+        for (size_t i = 0; i < count; ++i) {
+            const uint32_t k = turns[i];
+            slot[i] = wk.walk<wide>(b.mults + size_t{k} * kMults, b.next[k]);
+        }
+    }
+};
+
+// Low fill: the first slots of up to eight turns in one gather (a lane per
+// turn); only the turns whose first slot is taken walk.
+struct WalkFirstLanes {
+    HAPLANE_AVX2_INLINE void operator()(const Build& b, const Avx2Walker& wk, const uint32_t* turns, size_t count,
+                                        uint32_t* slot) const {
+        const __m256i live =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i k = _mm256_maskload_epi32(reinterpret_cast<const int*>(turns), live);
+        const __m256i c = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(b.next), k,
+                                                      live, 4);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot), c);
+        uint32_t taken =
+            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(wk.free_at(c), live))));
+        while (taken) {
+            const uint32_t i = _tzcnt_u32(taken);
+            taken &= taken - 1;
+            slot[i] = wk.walk<false>(b.mults + size_t{turns[i]} * kMults, slot[i]);
+        }
+    }
+};
+
+// Takes turns[0..count) (distinct backends) in batches: a batch's walks run
+// from the occupancy before the previous batch is marked, and only then is
+// the previous batch committed. The walks' gathers so do not wait for the
+// marks' stores, nor each walk for the one before.
+template <bool wide, class Walk>
+HAPLANE_AVX2_INLINE void place_batches(Build& b, const uint32_t* turns, size_t count, Walk walk) {
+    const Avx2Walker wk(b);
+    alignas(32) uint32_t slots[2][kBatch];
+    size_t cur = 0, size = std::min(kBatch, count), t = 0;
+    walk(b, wk, turns, size, slots[0]);
+    while (t + size < count) {
+        const size_t next_size = std::min(kBatch, count - t - size);
+        walk(b, wk, turns + t + size, next_size, slots[cur ^ 1]);
+        commit<wide>(b, wk, turns + t, slots[cur], size);
+        t += size;
+        cur ^= 1;
+        size = next_size;
+    }
+    commit<wide>(b, wk, turns + t, slots[cur], size);
+    b.filled += static_cast<uint32_t>(count);
+}
+
+HAPLANE_AVX2 void place_first_lanes(Build& b, const uint32_t* turns, size_t count) {
+    place_batches<false>(b, turns, count, WalkFirstLanes{});
+}
+HAPLANE_AVX2 void place_narrow(Build& b, const uint32_t* turns, size_t count) {
+    place_batches<false>(b, turns, count, WalkEach<false>{});
+}
+HAPLANE_AVX2 void place_wide(Build& b, const uint32_t* turns, size_t count) {
+    place_batches<true>(b, turns, count, WalkEach<true>{});
+}
+
+// --- End game --------------------------------------------------------------
+// Index of the free slot fewest steps of the permutation (skip^-1 = inv)
+// away from c. free_slots[count..) holds copies of free_slots[0] up to a
+// multiple of 16 (nearest_avx2 reads them; they never win).
+size_t nearest_scalar(const uint32_t* free_slots, size_t count, uint32_t c, uint32_t inv, uint32_t M,
+                      const ModM& mod) {
+    size_t best = 0;
+    uint32_t best_steps = UINT32_MAX;
+    for (size_t i = 0; i < count; ++i) {
+        const uint32_t s = free_slots[i];
+        const uint32_t steps = mod(uint64_t{s >= c ? s - c : s + M - c} * inv);
+        if (steps < best_steps) {
+            best_steps = steps;
+            best = i;
+        }
+    }
+    return best;
+}
+
+// (s - c) * inv mod M in doubles, four at a time: exact, as the product is
+// below M^2 < 2^52 and floor(product * (1/M)) is its exact quotient (the
+// rounding error, below M * 2^-52 <= 1/M, is less than the distance of
+// product / M to the next integer). Key = steps * 2^26 + index (< 2^52,
+// exact): the smallest key is the nearest slot, and a copy of entry 0 in
+// the padding has a larger key than entry 0.
+__attribute__((target("avx2,fma"))) size_t nearest_avx2(const uint32_t* free_slots, size_t count, uint32_t c,
+                                                       uint32_t inv, uint32_t M) {
+    const __m128i vc = _mm_set1_epi32(static_cast<int>(c)), vM = _mm_set1_epi32(static_cast<int>(M));
+    const __m256d dinv = _mm256_set1_pd(inv), dM = _mm256_set1_pd(M), rM = _mm256_set1_pd(1.0 / M);
+    const __m256d shift = _mm256_set1_pd(static_cast<double>(uint64_t{1} << 26));
+    auto key = [&](const uint32_t* p, __m256d idx) __attribute__((target("avx2,fma"), always_inline)) {
+        __m128i d = _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), vc);
+        d = _mm_min_epu32(d, _mm_add_epi32(d, vM));   // (s - c) mod M
+        const __m256d prod = _mm256_mul_pd(_mm256_cvtepi32_pd(d), dinv);
+        const __m256d q = _mm256_floor_pd(_mm256_mul_pd(prod, rM));
+        return _mm256_fmadd_pd(_mm256_fnmadd_pd(q, dM, prod), shift, idx);
+    };
+    // Four minima: one would wait for the previous compare every step.
+    const __m256d inf = _mm256_set1_pd(INFINITY);
+    __m256d b0 = inf, b1 = inf, b2 = inf, b3 = inf;
+    __m256d idx = _mm256_setr_pd(0, 1, 2, 3);
+    const __m256d four = _mm256_set1_pd(4), sixteen = _mm256_set1_pd(16);
+    for (size_t i = 0; i < count; i += 16) {
+        const __m256d i1 = _mm256_add_pd(idx, four), i2 = _mm256_add_pd(i1, four), i3 = _mm256_add_pd(i2, four);
+        b0 = _mm256_min_pd(b0, key(free_slots + i, idx));
+        b1 = _mm256_min_pd(b1, key(free_slots + i + 4, i1));
+        b2 = _mm256_min_pd(b2, key(free_slots + i + 8, i2));
+        b3 = _mm256_min_pd(b3, key(free_slots + i + 12, i3));
+        idx = _mm256_add_pd(idx, sixteen);
+    }
+    const __m256d m = _mm256_min_pd(_mm256_min_pd(b0, b1), _mm256_min_pd(b2, b3));
+    __m128d h = _mm_min_pd(_mm256_castpd256_pd128(m), _mm256_extractf128_pd(m, 1));
+    h = _mm_min_sd(h, _mm_unpackhi_pd(h, h));
+    return static_cast<size_t>(static_cast<uint64_t>(_mm_cvtsd_f64(h)) & ((uint64_t{1} << 26) - 1));
+}
+
+bool vector_code_available() {
+    static const bool ok =
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("fma");
+    return ok;
+}
+
+std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t M, bool vector) {
     if (M < 2 || M > kMaglevMaxSize || !is_prime(M))
         throw std::invalid_argument("maglev table size " + std::to_string(M) +
                                     " must be a prime between 2 and " + std::to_string(kMaglevMaxSize));
@@ -79,42 +307,53 @@ std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backen
         return backends[a].id != backends[b].id ? backends[a].id < backends[b].id : a < b;
     });
 
-    const size_t n = order.size();
     // Permutation of backend k: slot_j = (offset + j * skip) mod M. M prime
     // and 1 <= skip < M make it visit every slot, so a free slot is always
-    // found. `next` is the slot at the backend's current j.
-    struct Walker {
-        uint32_t next;
-        uint32_t skip;
-    };
-    std::vector<Walker> walkers(n);
+    // found.
+    const size_t n = order.size();
+    std::vector<uint32_t> next(n), skip(n), turns(n), inverse_skip(n, 0);
     std::vector<uint64_t> weight(n), credit(n, 0);
-    std::vector<uint32_t> turns(n), inverse_skip(n, 0);
+    std::unique_ptr<uint32_t[]> mult_store(new uint32_t[n * kMults + 16]);
+    uint32_t* const mults =   // 64-byte aligned
+        mult_store.get() + (16 - reinterpret_cast<uintptr_t>(mult_store.get()) / 4 % 16) % 16;
     uint32_t max_weight = 0;
     for (size_t k = 0; k < n; ++k) {
-        const Backend& b = backends[order[k]];
-        const MaglevPermutation p = maglev_permutation(b.id, M);
-        walkers[k] = {p.offset, p.skip};
-        weight[k] = b.weight;
-        max_weight = std::max(max_weight, b.weight);
+        const Backend& be = backends[order[k]];
+        const MaglevPermutation p = maglev_permutation(be.id, M);
+        next[k] = p.offset;
+        skip[k] = p.skip;
+        uint32_t a = 0;
+        for (uint32_t i = 0; i < kMults; ++i) {
+            mults[k * kMults + i] = a;
+            a = mod_once(a + p.skip, M);
+        }
+        weight[k] = be.weight;
+        max_weight = std::max(max_weight, be.weight);
     }
 
     std::vector<int32_t> table(M, -1);
-    uint32_t filled = 0;
+    std::vector<uint32_t> bitmap((M + 31) / 32, 0);
+    Build b{M, 0, order.data(), next.data(), skip.data(), mults, bitmap.data(), table.data()};
 
-    // Occupancy: one byte per slot (64 KB for M = 65537): a probe is a
-    // byte load and a test, a step an add and a conditional subtract (never
-    // a division). 5.9 M instructions for M = 65537 and 100 backends, 8.9 M
-    // before (valgrind), though the time went down much less: the walks'
-    // ends are unpredictable branches.
-    std::vector<uint8_t> taken(M, 0);
-    uint8_t* const busy = taken.data();
-    auto mod_once = [M](uint32_t c) { return c >= M ? c - M : c; };   // c < 2M
-    // The first free slot of backend w's permutation from w.next on.
-    auto walk = [busy, mod_once](const Walker& w) {
-        uint32_t c = w.next;
-        while (busy[c]) c = mod_once(c + w.skip);
-        return c;
+    const uint32_t walking = M - std::min(kEndgameSlots, M);   // slots found by walks; the rest by the end game
+    const uint32_t first_lanes_until =
+        std::min(walking, static_cast<uint32_t>(uint64_t{M} * kFirstProbesUntilPermille / 1000));
+    const uint32_t wide_from = std::min(walking, static_cast<uint32_t>(uint64_t{M} * kWideWalksFromPermille / 1000));
+    // Places turns[0..m) from turns[t] on until `walking` slots are taken;
+    // returns where it stopped.
+    auto walk_turns = [&](size_t t, size_t m) {
+        while (t < m && b.filled < walking) {
+            const uint32_t limit = !vector ? walking : b.filled < first_lanes_until ? first_lanes_until
+                                                   : b.filled < wide_from           ? wide_from
+                                                                                    : walking;
+            const size_t count = std::min(m - t, size_t{limit - b.filled});
+            if (!vector) place_scalar(b, turns.data() + t, count);
+            else if (b.filled < first_lanes_until) place_first_lanes(b, turns.data() + t, count);
+            else if (b.filled < wide_from) place_narrow(b, turns.data() + t, count);
+            else place_wide(b, turns.data() + t, count);
+            t += count;
+        }
+        return t;
     };
 
     // End game: with F slots free a walk costs M/F probes, and the last few
@@ -123,49 +362,31 @@ std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backen
     // ((slot - next) * skip^-1 mod M) and take the nearest: the same slot
     // the walk would find, in O(F). skip^-1 only for the backends that
     // still take a turn then (a few hundred at most, of however many).
-    const uint32_t endgame = std::min(kEndgameSlots, M);
     std::vector<uint32_t> free_slots;
-    bool in_endgame = false;
+    size_t nfree = 0;
     const ModM mod(M);
-    auto nearest_free = [&](size_t k) {
-        const uint32_t c = walkers[k].next;
-        if (inverse_skip[k] == 0) inverse_skip[k] = inverse_mod(walkers[k].skip, M);
-        const uint64_t inv = inverse_skip[k];
-        size_t best = 0;
-        uint32_t best_steps = UINT32_MAX;
-        for (size_t i = 0; i < free_slots.size(); ++i) {
-            const uint32_t s = free_slots[i];
-            const uint32_t steps = mod(uint64_t{s >= c ? s - c : s + M - c} * inv);
-            if (steps < best_steps) {
-                best_steps = steps;
-                best = i;
-            }
+    auto pad = [&] {
+        for (size_t i = nfree; i % 16 != 0; ++i) free_slots[i] = free_slots[0];
+    };
+    auto end_game_turn = [&](uint32_t k) {
+        if (free_slots.empty()) {
+            free_slots.resize(M - b.filled + 16);
+            for (uint32_t w = 0; w < bitmap.size(); ++w)
+                for (uint32_t x = ~bitmap[w]; x != 0; x &= x - 1) {
+                    const uint32_t slot = w * 32 + static_cast<uint32_t>(std::countr_zero(x));
+                    if (slot < M) free_slots[nfree++] = slot;
+                }
+            pad();
         }
+        if (inverse_skip[k] == 0) inverse_skip[k] = inverse_mod(skip[k], M);
+        const size_t best = vector ? nearest_avx2(free_slots.data(), nfree, next[k], inverse_skip[k], M)
+                                   : nearest_scalar(free_slots.data(), nfree, next[k], inverse_skip[k], M, mod);
         const uint32_t slot = free_slots[best];
-        free_slots[best] = free_slots.back();
-        free_slots.pop_back();
-        return slot;
-    };
-    auto enter_endgame = [&] {
-        in_endgame = true;
-        free_slots.reserve(M - filled);
-        for (uint32_t slot = 0; slot < M; ++slot)
-            if (!busy[slot]) free_slots.push_back(slot);
-    };
-    const uint32_t walking = M - endgame;   // slots found by walks; the rest by the end game
-    auto place = [&](uint32_t k) {
-        Walker& w = walkers[k];
-        uint32_t c;
-        if (filled < walking) {
-            c = walk(w);
-            busy[c] = 1;
-        } else {
-            if (!in_endgame) enter_endgame();
-            c = nearest_free(k);
-        }
-        table[c] = static_cast<int32_t>(order[k]);
-        w.next = mod_once(c + w.skip);
-        return ++filled == M;
+        free_slots[best] = free_slots[--nfree];
+        pad();
+        table[slot] = static_cast<int32_t>(order[k]);
+        next[k] = mod_once(slot + skip[k], M);
+        return ++b.filled == M;
     };
 
     // Weights, as Katran's MaglevV2: in every round each backend earns its
@@ -191,29 +412,39 @@ std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backen
                 credit[k] = turn ? c - max_weight : c;
             }
         }
-        size_t t = 0;
-        // Four walks from the same occupancy, then their marks: the walks'
-        // loads do not wait behind the previous walk's store, and a later
-        // walk that found an earlier one's slot goes on from there (the
-        // same slot as one after the other).
-        for (; t + 4 <= m && filled + 4 <= walking; t += 4) {
-            uint32_t c[4];
-            for (int i = 0; i < 4; ++i) c[i] = walk(walkers[turns[t + i]]);
-            for (int i = 0; i < 4; ++i) {
-                Walker& w = walkers[turns[t + i]];
-                if (busy[c[i]]) {
-                    w.next = c[i];
-                    c[i] = walk(w);
-                }
-                busy[c[i]] = 1;
-                table[c[i]] = static_cast<int32_t>(order[turns[t + i]]);
-                w.next = mod_once(c[i] + w.skip);
-            }
-            filled += 4;
-        }
-        for (; t < m; ++t)
-            if (place(turns[t])) return table;
+        for (size_t t = walk_turns(0, m); t < m; ++t)
+            if (end_game_turn(turns[t])) return table;
     }
 }
+
+} // namespace
+
+bool is_prime(uint32_t n) {
+    if (n < 2) return false;
+    if (n % 2 == 0) return n == 2;
+    for (uint64_t d = 3; d * d <= n; d += 2)
+        if (n % d == 0) return false;
+    return true;
+}
+
+MaglevPermutation maglev_permutation(uint64_t id, uint32_t M) {
+    if (M < 2) return {0, 1};
+    return {static_cast<uint32_t>(mix64(id, kOffsetSeed) % M),
+            static_cast<uint32_t>(mix64(id, kSkipSeed) % (M - 1)) + 1};
+}
+
+std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backends, uint32_t M) {
+    return build(backends, M, vector_code_available());
+}
+
+namespace detail {
+
+std::vector<int32_t> build_maglev_table_scalar(const std::vector<MaglevBackend>& backends, uint32_t M) {
+    return build(backends, M, false);
+}
+
+bool maglev_vector_code_available() { return vector_code_available(); }
+
+} // namespace detail
 
 } // namespace haplane::lb

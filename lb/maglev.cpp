@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -34,19 +33,20 @@ constexpr uint32_t kWideWalksFromPermille = 800;
 constexpr size_t kBatch = 8;
 
 // Per backend: i * skip mod M for i = 0..16 (a walk's probe offsets and its
-// stride), padded to two cache lines.
-constexpr uint32_t kMults = 32;
+// stride), padded to a multiple of 32 bytes.
+constexpr uint32_t kMults = 24;
 
 __extension__ typedef unsigned __int128 u128;
 
-// x mod m by multiplication (Barrett) for x < 2^52: a division per free
-// slot would dominate the end game below.
-class ModM {
+// x mod m by multiplication (Barrett), for any 64-bit x: divisions would
+// dominate the end game below. The quotient estimate is at most two short.
+class Mod64 {
 public:
-    explicit ModM(uint32_t m) : m_(m), r_(~uint64_t{0} / m) {}
+    explicit Mod64(uint32_t m) : m_(m), r_(~uint64_t{0} / m) {}
     uint32_t operator()(uint64_t x) const {
-        uint64_t q = static_cast<uint64_t>((static_cast<u128>(x) * r_) >> 64);
+        const uint64_t q = static_cast<uint64_t>((static_cast<u128>(x) * r_) >> 64);
         uint64_t rem = x - q * m_;
+        rem = rem >= m_ ? rem - m_ : rem;
         return static_cast<uint32_t>(rem >= m_ ? rem - m_ : rem);
     }
 
@@ -56,13 +56,14 @@ private:
 };
 
 uint32_t inverse_mod(uint32_t a, uint32_t m) {
-    int64_t t = 0, new_t = 1, r = m, new_r = a;
+    int32_t t = 0, new_t = 1;
+    uint32_t r = m, new_r = a;
     while (new_r != 0) {
-        int64_t q = r / new_r;
-        t = std::exchange(new_t, t - q * new_t);
+        const uint32_t q = r / new_r;
+        t = std::exchange(new_t, t - static_cast<int32_t>(q) * new_t);
         r = std::exchange(new_r, r - q * new_r);
     }
-    return static_cast<uint32_t>(t < 0 ? t + m : t);
+    return static_cast<uint32_t>(t < 0 ? t + static_cast<int32_t>(m) : t);
 }
 
 inline uint32_t mod_once(uint32_t c, uint32_t M) { return c >= M ? c - M : c; }   // c < 2M
@@ -235,7 +236,7 @@ HAPLANE_AVX2 void place_wide(Build& b, const uint32_t* turns, size_t count) {
 // away from c. free_slots[count..) holds copies of free_slots[0] up to a
 // multiple of 16 (nearest_avx2 reads them; they never win).
 size_t nearest_scalar(const uint32_t* free_slots, size_t count, uint32_t c, uint32_t inv, uint32_t M,
-                      const ModM& mod) {
+                      const Mod64& mod) {
     size_t best = 0;
     uint32_t best_steps = UINT32_MAX;
     for (size_t i = 0; i < count; ++i) {
@@ -298,41 +299,80 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
                                     " must be a prime between 2 and " + std::to_string(kMaglevMaxSize));
 
     // Turn order by identity, so the table does not depend on config order.
-    std::vector<uint32_t> order;
-    order.reserve(backends.size());
+    struct Key {
+        uint64_t id;
+        uint32_t index;
+    };
+    std::vector<Key> keys;
+    keys.reserve(backends.size());
     for (uint32_t i = 0; i < backends.size(); ++i)
-        if (backends[i].weight > 0) order.push_back(i);
-    if (order.empty()) return {};
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-        return backends[a].id != backends[b].id ? backends[a].id < backends[b].id : a < b;
-    });
+        if (backends[i].weight > 0) keys.push_back({backends[i].id, i});
+    if (keys.empty()) return {};
+    std::sort(keys.begin(), keys.end(),
+              [](const Key& a, const Key& b) { return a.id != b.id ? a.id < b.id : a.index < b.index; });
+    std::vector<uint32_t> order(keys.size());
+    for (size_t k = 0; k < keys.size(); ++k) order[k] = keys[k].index;
+
+    // Scratch memory of the build, kept by the thread between builds: a
+    // fresh 100 KB or more per build would come from mmap and cost as many
+    // page faults as it has pages (glibc's mmap threshold is 128 KB).
+    struct Scratch {
+        std::vector<uint32_t> next, skip, turns, inverse_skip, mults, bitmap, free_slots;
+        std::vector<uint64_t> weight, credit;
+    };
+    thread_local Scratch scratch;
+    struct Release {   // but not much of it
+        ~Release() {
+            const size_t bytes = 4 * (scratch.mults.capacity() + scratch.bitmap.capacity() +
+                                      scratch.free_slots.capacity() + 4 * scratch.next.capacity());
+            if (bytes > (size_t{4} << 20)) scratch = Scratch{};
+        }
+    } release;
 
     // Permutation of backend k: slot_j = (offset + j * skip) mod M. M prime
     // and 1 <= skip < M make it visit every slot, so a free slot is always
     // found.
     const size_t n = order.size();
-    std::vector<uint32_t> next(n), skip(n), turns(n), inverse_skip(n, 0);
-    std::vector<uint64_t> weight(n), credit(n, 0);
-    std::unique_ptr<uint32_t[]> mult_store(new uint32_t[n * kMults + 16]);
-    uint32_t* const mults =   // 64-byte aligned
-        mult_store.get() + (16 - reinterpret_cast<uintptr_t>(mult_store.get()) / 4 % 16) % 16;
+    auto& next = scratch.next;
+    auto& skip = scratch.skip;
+    auto& turns = scratch.turns;
+    auto& inverse_skip = scratch.inverse_skip;
+    auto& weight = scratch.weight;
+    auto& credit = scratch.credit;
+    next.resize(n);
+    skip.resize(n);
+    turns.resize(n);
+    inverse_skip.assign(n, 0);
+    weight.resize(n);
+    credit.assign(n, 0);
+    scratch.mults.resize(n * kMults + 8);
+    uint32_t* const mults =   // 32-byte aligned
+        scratch.mults.data() + (8 - reinterpret_cast<uintptr_t>(scratch.mults.data()) / 4 % 8) % 8;
     uint32_t max_weight = 0;
+    const Mod64 mod_m(M), mod_m1(M - 1);
     for (size_t k = 0; k < n; ++k) {
         const Backend& be = backends[order[k]];
-        const MaglevPermutation p = maglev_permutation(be.id, M);
-        next[k] = p.offset;
-        skip[k] = p.skip;
-        uint32_t a = 0;
+        // maglev_permutation(), without its two 64-bit divisions
+        const uint32_t offset = mod_m(mix64(be.id, kOffsetSeed)), s = mod_m1(mix64(be.id, kSkipSeed)) + 1;
+        next[k] = offset;
+        skip[k] = s;
+        // i * s < 32 M: four conditional subtractions reduce it mod M
+        uint32_t* const mk = mults + k * kMults;
         for (uint32_t i = 0; i < kMults; ++i) {
-            mults[k * kMults + i] = a;
-            a = mod_once(a + p.skip, M);
+            uint32_t x = i * s;
+            x = x >= 16 * M ? x - 16 * M : x;
+            x = x >= 8 * M ? x - 8 * M : x;
+            x = x >= 4 * M ? x - 4 * M : x;
+            x = x >= 2 * M ? x - 2 * M : x;
+            mk[i] = mod_once(x, M);
         }
         weight[k] = be.weight;
         max_weight = std::max(max_weight, be.weight);
     }
 
     std::vector<int32_t> table(M, -1);
-    std::vector<uint32_t> bitmap((M + 31) / 32, 0);
+    auto& bitmap = scratch.bitmap;
+    bitmap.assign((M + 31) / 32, 0);
     Build b{M, 0, order.data(), next.data(), skip.data(), mults, bitmap.data(), table.data()};
 
     const uint32_t walking = M - std::min(kEndgameSlots, M);   // slots found by walks; the rest by the end game
@@ -362,9 +402,10 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     // ((slot - next) * skip^-1 mod M) and take the nearest: the same slot
     // the walk would find, in O(F). skip^-1 only for the backends that
     // still take a turn then (a few hundred at most, of however many).
-    std::vector<uint32_t> free_slots;
+    auto& free_slots = scratch.free_slots;
+    free_slots.clear();
     size_t nfree = 0;
-    const ModM mod(M);
+    const Mod64 mod(M);
     auto pad = [&] {
         for (size_t i = nfree; i % 16 != 0; ++i) free_slots[i] = free_slots[0];
     };

@@ -23,10 +23,11 @@ constexpr uint64_t kSkipSeed = 0x4d61676c65765370ull;
 // (measured best for M = 65537; any value gives the same table).
 constexpr uint32_t kEndgameSlots = 256;
 
-// Vector walks (AVX2), by fill: up to 40 % a gather probes the first slot
-// of eight turns at once; up to 80 % each walk probes eight slots at a
-// time, then sixteen. Measured for M = 65537; any value gives the same table.
-constexpr uint32_t kFirstProbesUntilPermille = 400;
+// Vector walks (AVX2), by fill: up to 50 % the first three slots of eight
+// turns in three gathers (a lane per turn); up to 80 % each walk probes
+// eight slots at a time, then sixteen. Measured for M = 65537; any values
+// give the same table.
+constexpr uint32_t kLanesUntilPermille = 500;
 constexpr uint32_t kWideWalksFromPermille = 800;
 
 // Walks of one batch run from the same occupancy (see place_batches).
@@ -178,31 +179,49 @@ struct WalkEach {
     }
 };
 
-// Low fill: the first slots of up to eight turns in one gather (a lane per
-// turn); only the turns whose first slot is taken walk.
-struct WalkFirstLanes {
+// Low fill: the first kLaneProbes slots of up to eight turns, a gather for
+// each (a lane per turn); only the turns whose slots are all taken walk on.
+// Fewer probes would leave a turn or two of most batches to walk (a branch
+// mispredicted per batch); more would mostly find nothing new.
+constexpr int kLaneProbes = 3;
+
+struct WalkLanes {
     HAPLANE_AVX2_INLINE void operator()(const Build& b, const Avx2Walker& wk, const uint32_t* turns, size_t count,
                                         uint32_t* slot) const {
         const __m256i live =
             _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const __m256i k = _mm256_maskload_epi32(reinterpret_cast<const int*>(turns), live);
-        const __m256i c = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(b.next), k,
-                                                      live, 4);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot), c);
-        uint32_t taken =
-            static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(wk.free_at(c), live))));
-        while (taken) {
-            const uint32_t i = _tzcnt_u32(taken);
-            taken &= taken - 1;
+        __m256i c = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(b.next), k,
+                                                live, 4);
+        const __m256i sk = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(b.skip),
+                                                       k, live, 4);
+        __m256i pending = live, found = _mm256_setzero_si256();
+        for (int r = 0; r < kLaneProbes; ++r) {
+            const __m256i f = _mm256_and_si256(wk.free_at(c), pending);
+            found = _mm256_blendv_epi8(found, c, f);
+            pending = _mm256_andnot_si256(f, pending);
+            c = _mm256_add_epi32(c, sk);
+            c = _mm256_min_epu32(c, _mm256_sub_epi32(c, wk.vM));
+        }
+        // found slots, and where the others go on
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot), _mm256_blendv_epi8(found, c, pending));
+        uint32_t walking = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(pending)));
+        while (walking) {
+            const uint32_t i = _tzcnt_u32(walking);
+            walking &= walking - 1;
             slot[i] = wk.walk<false>(b.mults + size_t{turns[i]} * kMults, slot[i]);
         }
     }
 };
 
-// Takes turns[0..count) (distinct backends) in batches: a batch's walks run
-// from the occupancy before the previous batch is marked, and only then is
-// the previous batch committed. The walks' gathers so do not wait for the
-// marks' stores, nor each walk for the one before.
+// Takes turns[0..count) in batches: a batch's walks run from the occupancy
+// before the previous batch is marked, and only then is the previous batch
+// committed. The walks' gathers so do not wait for the marks' stores, nor
+// each walk for the one before. A backend with a turn in the previous batch
+// (or earlier in its own) walks from an earlier slot of its permutation than
+// its latest; the slots between are taken, and commit() goes on from the
+// slot it found: the same slot in the end, at the cost of a second walk
+// (turn lists keep a backend's turns apart).
 template <bool wide, class Walk>
 HAPLANE_AVX2_INLINE void place_batches(Build& b, const uint32_t* turns, size_t count, Walk walk) {
     const Avx2Walker wk(b);
@@ -221,8 +240,8 @@ HAPLANE_AVX2_INLINE void place_batches(Build& b, const uint32_t* turns, size_t c
     b.filled += static_cast<uint32_t>(count);
 }
 
-HAPLANE_AVX2 void place_first_lanes(Build& b, const uint32_t* turns, size_t count) {
-    place_batches<false>(b, turns, count, WalkFirstLanes{});
+HAPLANE_AVX2 void place_lanes(Build& b, const uint32_t* turns, size_t count) {
+    place_batches<false>(b, turns, count, WalkLanes{});
 }
 HAPLANE_AVX2 void place_narrow(Build& b, const uint32_t* turns, size_t count) {
     place_batches<false>(b, turns, count, WalkEach<false>{});
@@ -376,21 +395,22 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     Build b{M, 0, order.data(), next.data(), skip.data(), mults, bitmap.data(), table.data()};
 
     const uint32_t walking = M - std::min(kEndgameSlots, M);   // slots found by walks; the rest by the end game
-    const uint32_t first_lanes_until =
-        std::min(walking, static_cast<uint32_t>(uint64_t{M} * kFirstProbesUntilPermille / 1000));
+    const uint32_t lanes_until = std::min(walking, static_cast<uint32_t>(uint64_t{M} * kLanesUntilPermille / 1000));
     const uint32_t wide_from = std::min(walking, static_cast<uint32_t>(uint64_t{M} * kWideWalksFromPermille / 1000));
-    // Places turns[0..m) from turns[t] on until `walking` slots are taken;
-    // returns where it stopped.
-    auto walk_turns = [&](size_t t, size_t m) {
+    // Places turns tt[0..m) until `walking` slots are taken; returns where
+    // it stopped.
+    auto walk_turns = [&](const uint32_t* tt, size_t m) {
+        size_t t = 0;
         while (t < m && b.filled < walking) {
-            const uint32_t limit = !vector ? walking : b.filled < first_lanes_until ? first_lanes_until
-                                                   : b.filled < wide_from           ? wide_from
-                                                                                    : walking;
+            const uint32_t limit = !vector                ? walking
+                                   : b.filled < lanes_until ? lanes_until
+                                   : b.filled < wide_from   ? wide_from
+                                                            : walking;
             const size_t count = std::min(m - t, size_t{limit - b.filled});
-            if (!vector) place_scalar(b, turns.data() + t, count);
-            else if (b.filled < first_lanes_until) place_first_lanes(b, turns.data() + t, count);
-            else if (b.filled < wide_from) place_narrow(b, turns.data() + t, count);
-            else place_wide(b, turns.data() + t, count);
+            if (!vector) place_scalar(b, tt + t, count);
+            else if (b.filled < lanes_until) place_lanes(b, tt + t, count);
+            else if (b.filled < wide_from) place_narrow(b, tt + t, count);
+            else place_wide(b, tt + t, count);
             t += count;
         }
         return t;
@@ -440,20 +460,39 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     // turns are listed first without a branch per backend (a weight-1
     // backend among weight-10 ones would mispredict most rounds), then taken.
     const bool equal = std::all_of(weight.begin(), weight.end(), [&](uint64_t w) { return w == max_weight; });
-    for (size_t k = 0; k < n; ++k) turns[k] = static_cast<uint32_t>(k);
-    for (;;) {
-        size_t m = n;
-        if (!equal) {
-            m = 0;
-            for (size_t k = 0; k < n; ++k) {
-                const uint64_t c = credit[k] + weight[k];
-                const bool turn = c >= max_weight;
-                turns[m] = static_cast<uint32_t>(k);
-                m += turn;
-                credit[k] = turn ? c - max_weight : c;
-            }
+    uint64_t total_weight = 0;
+    for (uint64_t w : weight) total_weight += w;
+    auto round = [&](uint32_t* out) {
+        size_t m = 0;
+        for (size_t k = 0; k < n; ++k) {
+            const uint64_t c = credit[k] + weight[k];
+            const bool turn = c >= max_weight;
+            out[m] = static_cast<uint32_t>(k);
+            m += turn;
+            credit[k] = turn ? c - max_weight : c;
         }
-        for (size_t t = walk_turns(0, m); t < m; ++t)
+        return m;
+    };
+    // The turns repeat: with equal weights every round is 0, 1, ..., n - 1;
+    // with weights, every max_weight rounds (each credit is back to 0 then),
+    // total_weight turns. Up to M turns of a period are listed once and
+    // replayed; rounds are walked a kilo-turn at a time, not one by one.
+    bool replay = true;
+    if (equal) {
+        const size_t rounds = n >= 2 * kBatch ? std::max<size_t>(1, 1024 / n) : 1;
+        turns.resize(rounds * n);
+        for (size_t i = 0; i < turns.size(); ++i) turns[i] = static_cast<uint32_t>(i % n);
+    } else if (total_weight < M) {
+        turns.resize(total_weight + n);
+        size_t m = 0;
+        for (uint32_t r = 0; r < max_weight; ++r) m += round(turns.data() + m);
+        turns.resize(m);
+    } else {
+        replay = false;
+    }
+    for (;;) {
+        const size_t m = replay ? turns.size() : round(turns.data());
+        for (size_t t = walk_turns(turns.data(), m); t < m; ++t)
             if (end_game_turn(turns[t])) return table;
     }
 }

@@ -375,16 +375,10 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
         const uint32_t offset = mod_m(mix64(be.id, kOffsetSeed)), s = mod_m1(mix64(be.id, kSkipSeed)) + 1;
         next[k] = offset;
         skip[k] = s;
-        // i * s < 32 M: four conditional subtractions reduce it mod M
-        uint32_t* const mk = mults + k * kMults;
-        for (uint32_t i = 0; i < kMults; ++i) {
-            uint32_t x = i * s;
-            x = x >= 16 * M ? x - 16 * M : x;
-            x = x >= 8 * M ? x - 8 * M : x;
-            x = x >= 4 * M ? x - 4 * M : x;
-            x = x >= 2 * M ? x - 2 * M : x;
-            mk[i] = mod_once(x, M);
-        }
+        uint32_t* const mk = mults + k * kMults;   // i * s mod M, i <= 16
+        mk[0] = 0;
+        for (uint32_t i = 1; i <= 8; ++i) mk[i] = mod_once(mk[i - 1] + s, M);
+        for (uint32_t i = 9; i <= 16; ++i) mk[i] = mod_once(mk[i - 8] + mk[8], M);
         weight[k] = be.weight;
         max_weight = std::max(max_weight, be.weight);
     }
@@ -481,7 +475,8 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     if (equal) {
         const size_t rounds = n >= 2 * kBatch ? std::max<size_t>(1, 1024 / n) : 1;
         turns.resize(rounds * n);
-        for (size_t i = 0; i < turns.size(); ++i) turns[i] = static_cast<uint32_t>(i % n);
+        for (size_t r = 0; r < rounds; ++r)
+            for (size_t k = 0; k < n; ++k) turns[r * n + k] = static_cast<uint32_t>(k);
     } else if (total_weight < M) {
         turns.resize(total_weight + n);
         size_t m = 0;

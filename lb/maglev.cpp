@@ -327,8 +327,25 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     for (uint32_t i = 0; i < backends.size(); ++i)
         if (backends[i].weight > 0) keys.push_back({backends[i].id, i});
     if (keys.empty()) return {};
-    std::sort(keys.begin(), keys.end(),
-              [](const Key& a, const Key& b) { return a.id != b.id ? a.id < b.id : a.index < b.index; });
+    if (keys.size() < 256) {
+        std::sort(keys.begin(), keys.end(),
+                  [](const Key& a, const Key& b) { return a.id != b.id ? a.id < b.id : a.index < b.index; });
+    } else {
+        // Radix sort, a byte at a time from the lowest: no comparisons
+        // (random ids make a comparison sort mispredict about every other
+        // one), and stable, so equal ids stay in index order.
+        std::vector<Key> tmp(keys.size());
+        uint32_t count[8][256] = {};
+        for (const Key& key : keys)
+            for (int d = 0; d < 8; ++d) ++count[d][(key.id >> (8 * d)) & 0xff];
+        for (int d = 0; d < 8; ++d) {
+            if (count[d][(keys[0].id >> (8 * d)) & 0xff] == keys.size()) continue;   // one value: no reorder
+            uint32_t sum = 0;
+            for (uint32_t& c : count[d]) sum += std::exchange(c, sum);
+            for (const Key& key : keys) tmp[count[d][(key.id >> (8 * d)) & 0xff]++] = key;
+            keys.swap(tmp);
+        }
+    }
     std::vector<uint32_t> order(keys.size());
     for (size_t k = 0; k < keys.size(); ++k) order[k] = keys[k].index;
 

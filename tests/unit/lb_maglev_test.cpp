@@ -124,6 +124,12 @@ TEST(LbMaglev, VectorBuildSameAsScalarAndPaper) {
                 ++cases;
             }
     EXPECT_GT(cases, 300u);
+    // Repeated identities (they keep index order), in a list long enough
+    // for the radix sort.
+    std::vector<MaglevBackend> twins;
+    for (uint32_t i = 0; i < 600; ++i) twins.push_back(server(1 + i % 250, 1 + i % 3));
+    for (uint32_t M : {251u, 65537u})
+        EXPECT_EQ(build_maglev_table(twins, M), reference_table(twins, M)) << "M = " << M;
 }
 
 TEST(LbMaglev, TableSizeMustBePrime) {

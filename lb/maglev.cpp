@@ -184,6 +184,7 @@ struct WalkEach {
 // Fewer probes would leave a turn or two of most batches to walk (a branch
 // mispredicted per batch); more would mostly find nothing new.
 constexpr int kLaneProbes = 3;
+static_assert(kBatch == 8, "WalkLanes takes a batch as one vector of eight lanes");
 
 struct WalkLanes {
     HAPLANE_AVX2_INLINE void operator()(const Build& b, const Avx2Walker& wk, const uint32_t* turns, size_t count,

@@ -158,13 +158,22 @@ template <bool wide>
 HAPLANE_AVX2_INLINE void commit(Build& b, const Avx2Walker& wk, const uint32_t* turns, const uint32_t* slot,
                                 size_t count) {
     uint32_t* const bits = b.bits;
+    int32_t* const table = b.table;
+    const uint32_t* const order = b.order;
+    uint32_t* const next = b.next;
+    const uint32_t* const skip = b.skip;
+    const uint32_t M = b.M;
     for (size_t i = 0; i < count; ++i) {
         const uint32_t k = turns[i];
         uint32_t s = slot[i];
-        if (bits[s >> 5] & (1u << (s & 31))) s = wk.walk<wide>(b.mults + size_t{k} * kMults, s);
-        bits[s >> 5] |= 1u << (s & 31);
-        b.table[s] = static_cast<int32_t>(b.order[k]);
-        b.next[k] = mod_once(s + b.skip[k], b.M);
+        uint32_t w = bits[s >> 5];
+        if (w & (1u << (s & 31))) [[unlikely]] {
+            s = wk.walk<wide>(b.mults + size_t{k} * kMults, s);
+            w = bits[s >> 5];
+        }
+        bits[s >> 5] = w | 1u << (s & 31);
+        table[s] = static_cast<int32_t>(order[k]);
+        next[k] = mod_once(s + skip[k], M);
     }
 }
 

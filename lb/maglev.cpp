@@ -80,6 +80,7 @@ struct Build {
     const uint32_t* mults;    // kMults per backend
     uint32_t* bits;           // occupancy, a bit per slot
     int32_t* table;
+    size_t batch;             // turns per batch, <= kBatch
 };
 
 // Takes turns[0..count), one slot each: the first free slot of each
@@ -251,10 +252,11 @@ template <bool wide, class Walk>
 HAPLANE_AVX2_INLINE void place_batches(Build& b, const uint32_t* turns, size_t count, Walk walk) {
     const Avx2Walker wk(b);
     alignas(32) uint32_t slots[2][kBatch];
-    size_t cur = 0, size = std::min(kBatch, count), t = 0;
+    const size_t batch = b.batch;
+    size_t cur = 0, size = std::min(batch, count), t = 0;
     walk(b, wk, turns, size, slots[0]);
     while (t + size < count) {
-        const size_t next_size = std::min(kBatch, count - t - size);
+        const size_t next_size = std::min(batch, count - t - size);
         walk(b, wk, turns + t + size, next_size, slots[cur ^ 1]);
         commit<wide>(b, wk, turns + t, slots[cur], size);
         t += size;
@@ -428,7 +430,7 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     std::vector<int32_t> table(M, -1);
     auto& bitmap = scratch.bitmap;
     bitmap.assign((M + 31) / 32, 0);
-    Build b{M, 0, order.data(), next.data(), skip.data(), mults, bitmap.data(), table.data()};
+    Build b{M, 0, order.data(), next.data(), skip.data(), mults, bitmap.data(), table.data(), kBatch};
 
     const uint32_t walking = M - std::min(kEndgameSlots, M);   // slots found by walks; the rest by the end game
     const uint32_t lanes_until = std::min(walking, static_cast<uint32_t>(uint64_t{M} * kLanesUntilPermille / 1000));
@@ -515,7 +517,9 @@ std::vector<int32_t> build(const std::vector<MaglevBackend>& backends, uint32_t 
     // replayed; rounds are walked a kilo-turn at a time, not one by one.
     bool replay = true;
     if (equal) {
-        const size_t rounds = n >= 2 * kBatch ? std::max<size_t>(1, 1024 / n) : 1;
+        // Batches of at most n / 2 turns: no backend in two batches in a row.
+        b.batch = std::min(kBatch, std::max<size_t>(1, n / 2));
+        const size_t rounds = n > 1 ? std::max<size_t>(1, 1024 / n) : 1;
         turns.resize(rounds * n);
         for (size_t r = 0; r < rounds; ++r)
             for (size_t k = 0; k < n; ++k) turns[r * n + k] = static_cast<uint32_t>(k);

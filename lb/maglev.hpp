@@ -32,4 +32,11 @@ MaglevPermutation maglev_permutation(uint64_t id, uint32_t M);   // M >= 2
 std::vector<int32_t> build_maglev_table(const std::vector<MaglevBackend>& backends,
                                         uint32_t M = kMaglevDefaultSize);
 
+namespace detail {
+// For tests: build_maglev_table uses vector code (AVX2) when the CPU has
+// it; the table must be the same without it.
+std::vector<int32_t> build_maglev_table_scalar(const std::vector<MaglevBackend>& backends, uint32_t M);
+bool maglev_vector_code_available();
+} // namespace detail
+
 } // namespace haplane::lb

@@ -94,6 +94,44 @@ TEST(LbMaglev, SameTableAsThePapersAlgorithm) {
             << c.backends.size() << " backends, M = " << c.M;
 }
 
+// The vector build (AVX2 walks and end game) must give the scalar build's
+// table, and both the paper's: HA peers on different CPUs compute the same
+// table. Sizes from tiny primes (the end game only, walks of a few slots)
+// to several phases of the vector walks; backends fewer than, about as many
+// as and more than the slots; equal, mixed and zero weights.
+TEST(LbMaglev, VectorBuildSameAsScalarAndPaper) {
+    if (!detail::maglev_vector_code_available()) std::printf("no AVX2 on this CPU: scalar build only\n");
+    auto weights = [](std::vector<MaglevBackend> b, uint32_t mode) {
+        for (size_t i = 0; i < b.size(); ++i) {
+            const uint32_t r = static_cast<uint32_t>((i * 2654435761u) >> 7);
+            if (mode == 1) b[i].weight = 1 + static_cast<uint32_t>(i % 10);
+            if (mode == 2) b[i].weight = r % 4;   // some zero
+            if (mode == 3) b[i].weight = 1 + r % 1000;
+        }
+        return b;
+    };
+    size_t cases = 0;
+    for (uint32_t M : {2u, 3u, 7u, 13u, 251u, 257u, 1009u, 4099u, 65521u, 65537u, 131071u})
+        for (uint32_t n : {1u, 2u, 3u, 5u, 10u, 17u, 100u, 1000u, 3000u})
+            for (uint32_t mode = 0; mode < 4; ++mode) {
+                if (M > 5000 && n == 3000) continue;
+                if (M > 70000 && (n > 100 || mode > 1)) continue;
+                const auto b = weights(servers(n, 7 * M + mode), mode);
+                const auto fast = build_maglev_table(b, M);
+                EXPECT_EQ(fast, detail::build_maglev_table_scalar(b, M))
+                    << n << " backends, M = " << M << ", weights " << mode;
+                EXPECT_EQ(fast, reference_table(b, M)) << n << " backends, M = " << M << ", weights " << mode;
+                ++cases;
+            }
+    EXPECT_GT(cases, 300u);
+    // Repeated identities (they keep index order), in a list long enough
+    // for the radix sort.
+    std::vector<MaglevBackend> twins;
+    for (uint32_t i = 0; i < 600; ++i) twins.push_back(server(1 + i % 250, 1 + i % 3));
+    for (uint32_t M : {251u, 65537u})
+        EXPECT_EQ(build_maglev_table(twins, M), reference_table(twins, M)) << "M = " << M;
+}
+
 TEST(LbMaglev, TableSizeMustBePrime) {
     EXPECT_TRUE(is_prime(2));
     EXPECT_TRUE(is_prime(65537));

@@ -87,26 +87,32 @@ std::string proto_upper(const json& vs) {
     return p;
 }
 
-// Like `ipvsadm -Ln --stats`: totals since start (or since `stats --clear`).
+// Like `ipvsadm -Ln --stats`, with ipvsadm -Ln's ActiveConn / InActConn
+// (flows now) before the totals since start (or since `stats --clear`).
+// Service and server rows share the columns from Conns on.
 void print_services(const json& doc) {
-    fmt::print("Prot LocalAddress:Port Scheduler Method\n  -> RemoteAddress:Port           Weight Health      Conns   InPkts  OutPkts  InBytes OutBytes\n");
+    constexpr auto row = "{:<4} {:<28} {:<6} {:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n";
+    constexpr auto server_row = "  -> {:<28} {:>6} {:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n";
+    fmt::print(row, "Prot", "LocalAddress:Port", "Sched", "Method", "ActConn", "InActConn", "Conns", "InPkts",
+               "OutPkts", "InBytes", "OutBytes");
+    fmt::print("  -> {:<28} {:>6} {}\n", "RemoteAddress:Port", "Weight", "Health");
+    auto server = [&](const json& rs, const json& weight, const char* health) {
+        fmt::print(server_row, endpoint(rs["address"], rs["port"]), text(weight), health,
+                   count(rs, "active_connections"), count(rs, "inactive_connections"),
+                   count(rs, "connections", "active_connections"), count(rs, "in_packets", "packets"),
+                   count(rs, "out_packets"), count(rs, "in_bytes", "bytes"), count(rs, "out_bytes"));
+    };
     for (const auto& vs : doc["virtual_servers"]) {
-        fmt::print("{:<4} {:<28} {:<4} {:<4} {:>8} {:>8} {:>8} {:>8} {:>8}\n", proto_upper(vs),
-                   endpoint(vs["vip"], vs["port"]), text(vs["scheduler"]), text(vs["method"]),
+        fmt::print(row, proto_upper(vs), endpoint(vs["vip"], vs["port"]), text(vs["scheduler"]), text(vs["method"]),
+                   count(vs, "active_connections"), count(vs, "inactive_connections"),
                    count(vs, "connections", "active_connections"), count(vs, "in_packets", "packets"),
                    count(vs, "out_packets"), count(vs, "in_bytes", "bytes"), count(vs, "out_bytes"));
-        for (const auto& rs : vs["real_servers"])
-            fmt::print("  -> {:<28} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", endpoint(rs["address"], rs["port"]),
-                       text(rs["weight"]), rs.value("healthy", true) ? "up" : "down",
-                       count(rs, "connections", "active_connections"), count(rs, "in_packets", "packets"),
-                       count(rs, "out_packets"), count(rs, "in_bytes", "bytes"), count(rs, "out_bytes"));
+        for (const auto& rs : vs["real_servers"]) server(rs, rs["weight"], rs.value("healthy", true) ? "up" : "down");
         // The sorry server: taking the new connections while the quorum is lost.
         if (vs.contains("sorry_server")) {
             const auto& ss = vs["sorry_server"];
             const bool active = ss.value("active", false);
-            fmt::print("  -> {:<28} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", endpoint(ss["address"], ss["port"]),
-                       active ? 1 : 0, active ? "sorry" : "spare", count(ss, "connections"), count(ss, "in_packets"),
-                       count(ss, "out_packets"), count(ss, "in_bytes"), count(ss, "out_bytes"));
+            server(ss, json(active ? 1 : 0), active ? "sorry" : "spare");
         }
     }
 }

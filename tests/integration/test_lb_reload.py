@@ -183,6 +183,16 @@ with lab.netns(SW, CLI, LB, SORRY, *RS):
         mine = echo.servers()
         report.check(len(mine) == 1 and mine <= {"rs1", "rs2"}, "the echo connection has one server", mine)
         mine = next(iter(mine))
+        # haplanectl services, like ipvsadm -Ln: the echo flow is its service's
+        # and its server's one active connection; web's 12 closed ones are inactive.
+        table = hp.ctl("services").stdout
+        rows = [line.split() for line in table.splitlines()]
+        echo_at = next(i for i, r in enumerate(rows) if len(r) > 1 and r[1].endswith(":7000"))
+        web_at = next(i for i, r in enumerate(rows) if len(r) > 1 and r[1] == f"{VIP}:80")
+        echo_servers = [r for r in rows[echo_at + 1:] if r and r[0] == "->"][:2]
+        report.check(rows[echo_at][4:6] == ["1", "0"] and sorted(r[4] for r in echo_servers) == ["0", "1"] and
+                     rows[web_at][4:6] == ["0", "12"],
+                     "services: ActConn / InActConn (echo 1 / 0 on one server, web 0 / 12)", table)
 
         # --- reload: echo untouched, old removed, web gains rs3 ---
         vrrp_before = hp.status()["vrrp"][0]

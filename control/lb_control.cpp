@@ -5,9 +5,14 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace haplane::control {
 
@@ -613,6 +618,92 @@ json LbControl::virtual_servers() const {
         list.push_back(std::move(entry));
     }
     return list;
+}
+
+namespace {
+
+IpAddress address_of(const uint8_t* bytes, Family family) {
+    IpAddress a;
+    a.family = family;
+    std::memcpy(a.bytes.data(), bytes, family == Family::v4 ? 4 : 16);
+    return a;
+}
+
+} // namespace
+
+json LbControl::connections(size_t limit, ConnCursor from) {
+    json list = json::array();
+    json unanswered = json::array();
+    dump_buffers_.resize(workers_.size());
+    dump_open_.resize(workers_.size(), false);
+    // Each question covers at most kQuestionEntries table entries, so its
+    // answer comes within a few rounds of the worker; after kBudget the
+    // reply goes with a cursor (haplanectl asks on from there), so the
+    // control thread never stays away from its event loop for long.
+    constexpr uint32_t kQuestionEntries = 32 * lb::ConnDump::kVisitsPerRound;
+    constexpr auto kBudget = std::chrono::milliseconds(20);
+    const auto started = std::chrono::steady_clock::now();
+    size_t w = from.worker;
+    uint32_t entry = from.entry;
+    for (; w < workers_.size(); ++w, entry = 0) {
+        lb::ConnDump& dump = workers_[w]->conn_dump();
+        if (dump_open_[w]) {   // it did not answer last time: not asked again until it has
+            if (!dump.answered()) {
+                unanswered.push_back(w);
+                continue;
+            }
+            dump.reset();
+            dump_open_[w] = false;
+        }
+        const uint32_t capacity = workers_[w]->conns().capacity();   // fixed at construction
+        std::vector<lb::ConnRecord>& records = dump_buffers_[w];    // the worker writes into it
+        while (entry < capacity && list.size() < limit &&
+               std::chrono::steady_clock::now() - started < kBudget) {
+            records.resize(std::min<size_t>(limit - list.size(), kQuestionEntries));
+            dump.ask(entry, records.data(), static_cast<uint32_t>(records.size()), kQuestionEntries);
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            while (!dump.answered() && std::chrono::steady_clock::now() < give_up)
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+            if (!dump.answered()) {
+                // The question stays open; the worker may still write into
+                // `records`, which is kept (a member) until it has answered.
+                unanswered.push_back(w);
+                dump_open_[w] = true;
+                break;
+            }
+            for (uint32_t i = 0; i < dump.count(); ++i) {
+                const lb::ConnRecord& r = records[i];
+                if (r.entry.service >= slots_.size()) continue;
+                const VsSlot& v = slots_[r.entry.service];
+                if (r.entry.real_server >= v.reals.size()) continue;
+                const RsSlot& rs = v.reals[r.entry.real_server];
+                const uint16_t vport = ntohs(r.key.dst_port);
+                json c = {{"protocol", r.key.proto == lb::kProtoTcp ? "TCP" : "UDP"},
+                          {"state", lb::to_string(r.entry.state)},
+                          {"expires_s", r.remaining},
+                          {"client", address_of(r.key.src, r.key.family).str()},
+                          {"client_port", ntohs(r.key.src_port)},
+                          {"virtual_server", v.vs.name},
+                          {"vip", address_of(r.key.dst, r.key.family).str()},
+                          {"vip_port", vport},
+                          {"real_server", rs.address.str()},
+                          {"real_port", rs.port ? rs.port : vport},
+                          {"worker", w}};
+                if (v.vs.method == config::Method::fnat && r.entry.local_address < v.vs.local_addresses.size()) {
+                    c["local_address"] = v.vs.local_addresses[r.entry.local_address].str();
+                    c["local_port"] = ntohs(r.entry.local_port);
+                }
+                list.push_back(std::move(c));
+            }
+            entry = dump.next();
+            dump.reset();
+        }
+        if (entry < capacity && !dump_open_[w]) break;   // the budget or the limit: go on from here next time
+    }
+    json doc = {{"connections", std::move(list)}};
+    if (w < workers_.size()) doc["next"] = {{"worker", w}, {"entry", entry}};
+    if (!unanswered.empty()) doc["unanswered"] = std::move(unanswered);
+    return doc;
 }
 
 json LbControl::summary() const {

@@ -79,6 +79,19 @@ public:
     //  "draining": [services and servers a reload removed that still hold flows],
     //  "routes": [the dataplane's route table], "handoffs": {"sent": n, "received": n, "workers": [{"sent", "received"}]}}.
     nlohmann::json summary() const;
+    // Like `ipvsadm -Lnc`: the workers' connections (one per flow), at most
+    // `limit`, from `from` on: {"connections": [{"protocol", "state",
+    // "expires_s", "client", "client_port", "virtual_server", "vip",
+    // "vip_port", "real_server", "real_port", "worker"; fnat:
+    // "local_address", "local_port"}], "next": {"worker", "entry"}} ("next"
+    // absent: no more). Workers answer between their bursts (lb::ConnDump);
+    // this waits for them, some 20 ms at most, then returns what it has and
+    // where to go on. A worker silent for 1 s is left out ("unanswered").
+    struct ConnCursor {
+        size_t worker = 0;
+        uint32_t entry = 0;
+    };
+    nlohmann::json connections(size_t limit, ConnCursor from);
     // Counters read as zero from now on (`haplanectl stats --clear`); the
     // connection gauges (active, inactive) are not counters and stay.
     void clear_counters();
@@ -171,6 +184,8 @@ private:
     std::vector<lb::Route> routes_;
     uint64_t generation_ = 0;             // of the last table published
     std::vector<std::vector<IpAddress>> local_addresses_;   // published per port
+    std::vector<std::vector<lb::ConnRecord>> dump_buffers_;   // per worker: connections() answers
+    std::vector<bool> dump_open_;                 // per worker: a question it has not answered
     std::vector<lb::RealServerStats> baseline_;   // by stats index, at the last clear
     std::vector<uint64_t> drops_baseline_;
     std::vector<std::array<uint64_t, 2>> handoffs_baseline_;   // [worker]: sent, received

@@ -25,6 +25,7 @@
 #include "dataplane/forwarder.hpp"
 #include "lb/claim_index.hpp"
 #include "lb/conn_counts.hpp"
+#include "lb/conn_dump.hpp"
 #include "lb/conn_table.hpp"
 #include "lb/frag_table.hpp"
 #include "lb/hop_table.hpp"
@@ -71,6 +72,10 @@ public:
     // The fnat source ports this worker hands out: [first, last]
     // (local_port_range: replies find their worker by it, lb/steer.hpp).
     static void port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last);
+
+    // The control thread asks here for the worker's flows (forward
+    // entries: one per connection); answered between bursts.
+    ConnDump& conn_dump() { return dump_; }
 
     // Inspection (tests, control thread with the worker stopped).
     ConnTable& conns() { return conns_; }
@@ -127,6 +132,7 @@ private:
     uint32_t now_ = 0;
     std::optional<config::Timeouts> table_timeouts_;   // of the tables seen
     uint64_t generation_ = 0;                      // of table_
+    ConnDump dump_;
 
     // forward()'s per-burst work space (keys are 40 bytes: not zeroed per call).
     static constexpr uint16_t kChunk = 32;

@@ -198,9 +198,28 @@ private:
     nlohmann::json handle(const nlohmann::json& request) {
         std::string command = request.value("command", "");
         if (command == "status" || command == "vrrp" || command == "services") return status();
+        if (command == "connections") return connections(request);
         if (command == "reload") return reload();
         if (command == "clear_stats") return clear_stats();
         return {{"error", "unknown command \"" + command + "\""}};
+    }
+
+    // {"command": "connections", "limit": n, "from": {"worker": w, "entry": e}}:
+    // a slice of the workers' flows and where the next one starts (LbControl::connections).
+    nlohmann::json connections(const nlohmann::json& request) {
+        if (!lb_.enabled()) return {{"connections", nlohmann::json::array()}};
+        auto count = [](const nlohmann::json& j) {
+            return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+        };
+        const auto limit = request.value("limit", nlohmann::json(10000));
+        const auto from = request.value("from", nlohmann::json::object());
+        if (!count(limit) || !from.is_object() || !count(from.value("worker", nlohmann::json(0))) ||
+            !count(from.value("entry", nlohmann::json(0))))
+            return {{"error", "connections: limit, from.worker and from.entry are numbers >= 0"}};
+        control::LbControl::ConnCursor cursor;
+        cursor.worker = from.value("worker", size_t{0});
+        cursor.entry = static_cast<uint32_t>(std::min<uint64_t>(from.value("entry", uint64_t{0}), UINT32_MAX));
+        return lb_.connections(limit.get<size_t>(), cursor);   // LB
     }
 
     nlohmann::json clear_stats() {

@@ -23,7 +23,7 @@ constexpr const char* DEFAULT_SOCKET = "/run/haplane/haplane.sock";
 
 struct CtlError : std::runtime_error { using std::runtime_error::runtime_error; };
 
-json request(const std::string& path, const std::string& command) {
+json request(const std::string& path, const std::string& command, const json& args = json::object()) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw CtlError(std::string("socket: ") + std::strerror(errno));
     sockaddr_un addr{};
@@ -36,7 +36,9 @@ json request(const std::string& path, const std::string& command) {
         throw CtlError("cannot reach haplane at " + path + ": " + std::strerror(err) +
                        (err == ENOENT || err == ECONNREFUSED ? " (is the daemon running? -s SOCKET names another)" : ""));
     }
-    std::string line = json{{"command", command}}.dump() + "\n";
+    json req = args;
+    req["command"] = command;
+    std::string line = req.dump() + "\n";
     if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
         close(fd);
         throw CtlError("cannot send the request to " + path);
@@ -139,6 +141,28 @@ void print_rates(const json& a, const json& b, double seconds) {
     }
 }
 
+// A table row without the blanks an empty last column leaves.
+void print_row(std::string line) {
+    line.erase(line.find_last_not_of(' ') + 1);
+    std::cout << line << "\n";
+}
+
+// Like `ipvsadm -Lnc`: one line per connection (fnat: the local address
+// the server sees it come from, last).
+void print_connections(const json& doc) {
+    constexpr auto row = "{:<3} {:>6} {:<11} {:<30} {:<30} {:<30} {}";
+    print_row(fmt::format(row, "pro", "expire", "state", "source", "virtual", "destination", "local"));
+    for (const auto& c : doc["connections"]) {
+        const uint64_t s = count(c, "expires_s");
+        print_row(fmt::format(row, text(c["protocol"]), fmt::format("{:02}:{:02}", s / 60, s % 60), text(c["state"]),
+                              endpoint(c["client"], c["client_port"]), endpoint(c["vip"], c["vip_port"]),
+                              endpoint(c["real_server"], c["real_port"]),
+                              c.contains("local_address") ? endpoint(c["local_address"], c["local_port"]) : ""));
+    }
+    if (doc.value("truncated", false)) std::cout << "(more not shown: --limit N)\n";
+    for (const auto& w : doc.value("unanswered", json::array())) std::cout << "(worker " << text(w) << " did not answer)\n";
+}
+
 void print_ports(const json& doc) {
     fmt::print("{:<10} {:<17} {:<4} {:>12} {:>12} {:>10} {:>10}\n", "PORT", "MAC", "LINK", "RX", "TX",
                "RX-DROP", "TX-DROP");
@@ -153,13 +177,14 @@ void print_ports(const json& doc) {
 int main(int argc, char** argv) {
     po::options_description desc(
         "Usage: haplanectl [-s SOCKET] COMMAND [--json]\n"
-        "Commands: status, vrrp, services [--rate], reload, stats --clear\nOptions");
+        "Commands: status, vrrp, services [--rate], connections [--limit N], reload, stats --clear\nOptions");
     desc.add_options()
         ("help,h", "show this help")
         ("socket,s", po::value<std::string>()->default_value(DEFAULT_SOCKET), "the daemon's control socket")
         ("json", "print JSON instead of tables")
         ("rate", "services: per-second rates over one second (like ipvsadm --rate)")
-        ("clear", "stats: zero the counters");
+        ("clear", "stats: zero the counters")
+        ("limit", po::value<size_t>()->default_value(10000), "connections: at most this many (like ipvsadm -Lnc)");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>());
     po::options_description all;
@@ -180,8 +205,8 @@ int main(int argc, char** argv) {
     }
     const std::string command = vm["command"].as<std::string>();
     const bool as_json = vm.count("json") > 0;
-    if (command != "status" && command != "vrrp" && command != "services" && command != "reload" &&
-        command != "stats") {
+    if (command != "status" && command != "vrrp" && command != "services" && command != "connections" &&
+        command != "reload" && command != "stats") {
         std::cerr << "haplanectl: unknown command '" << command << "'\n";
         return 2;
     }
@@ -206,6 +231,29 @@ int main(int argc, char** argv) {
             if (as_json) std::cout << json{{"before", a["virtual_servers"]}, {"after", b["virtual_servers"]},
                                            {"seconds", seconds}}.dump(2) << "\n";
             else print_rates(a, b, seconds);
+            return 0;
+        }
+        if (command == "connections") {
+            // The daemon answers in slices (its control thread must not stay
+            // away long); each reply says where the next one starts.
+            const size_t limit = vm["limit"].as<size_t>();
+            json all = {{"connections", json::array()}, {"truncated", false}};
+            json args = json::object();
+            for (;;) {
+                args["limit"] = limit - all["connections"].size();
+                json doc = request(socket_path, command, args);
+                if (doc.contains("error")) throw CtlError(doc["error"].get<std::string>());
+                for (auto& c : doc["connections"]) all["connections"].push_back(std::move(c));
+                for (auto& w : doc.value("unanswered", json::array())) all["unanswered"].push_back(w);
+                if (!doc.contains("next")) break;
+                if (all["connections"].size() >= limit) {
+                    all["truncated"] = true;   // more may follow
+                    break;
+                }
+                args["from"] = doc["next"];
+            }
+            if (as_json) std::cout << all.dump(2) << "\n";
+            else print_connections(all);
             return 0;
         }
         json doc = request(socket_path, command);

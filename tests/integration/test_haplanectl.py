@@ -4,6 +4,7 @@ services --rate, reload outcomes."""
 
 import json
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -67,6 +68,16 @@ try:
     report.check(r.returncode == 0 and "cleared" in r.stdout, "stats --clear answers", r.stdout + r.stderr)
     report.check(hp.port("ext")["rx_packets"] == 0 and hp.status()["vrrp"][0]["adverts_sent"] < 5,
                  "the port and VRRP counters start again from 0", hp.status())
+    r = hp.ctl("connections", "--json")
+    report.check(r.returncode == 0 and json.loads(r.stdout) == {"connections": [], "truncated": False} and
+                 hp.ctl("connections").stdout.split()[:3] == ["pro", "expire", "state"],
+                 "connections: none yet, ipvsadm -Lnc's header", r.stdout + r.stderr)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(hp.socket)
+        s.sendall(b'{"command": "connections", "limit": -1}\n')
+        answer = json.loads(s.makefile().readline())
+    report.check(answer.get("error") == "connections: limit, from.worker and from.entry are numbers >= 0",
+                 "connections: a bad request gets an error, not a crash", answer)
     r = hp.ctl("services", "--rate")
     report.check(r.returncode == 0 and "CPS" in r.stdout and "InPPS" in r.stdout and "10.0.0.100:80" in r.stdout,
                  "services --rate prints per-second rates", r.stdout + r.stderr)

@@ -16,6 +16,7 @@ each packet to the worker that owns its flow (lb/steer.hpp).
 Without steering about half of the flows lose their replies (the worker
 that gets them has no such flow) and their requests time out."""
 
+import json
 import os
 import subprocess
 import sys
@@ -196,6 +197,19 @@ with lab.netns(CLI, APP, SWE, SWI, *RSNS):
         seen_from = "".join(s.output() for s in servers)
         report.check(f"{LIP} - -" in seen_from, "fnat: the real servers saw the local address as the client",
                      seen_from[-2000:])
+        # haplanectl connections asks both workers: every flow once, fnat's
+        # with its local address and a port from its worker's own range.
+        conns = json.loads(hp.ctl("connections", "--json").stdout)["connections"]
+        per_vs = {}
+        for c in conns:
+            per_vs.setdefault(c["virtual_server"], []).append(c)
+        fnat = per_vs.get("web-fnat", [])
+        ports_of = {w: sorted(c["local_port"] for c in fnat if c["worker"] == w) for w in (0, 1)}
+        report.check(len(per_vs.get("web-nat", [])) == 90 and len(fnat) == 90 and
+                     {c["worker"] for c in conns} == {0, 1} and all(c.get("local_address") == LIP for c in fnat) and
+                     all(ports_of.values()) and ports_of[0][-1] < ports_of[1][0],
+                     "connections: 90 + 90 flows from both workers, fnat's local ports in each worker's range",
+                     {vs: len(cs) for vs, cs in per_vs.items()} | {"fnat_ports": {w: (p[:1], p[-1:]) for w, p in ports_of.items()}})
     finally:
         for p in servers:
             p.stop()

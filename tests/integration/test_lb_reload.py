@@ -11,6 +11,7 @@ long-lived TCP connections that talk every 200 ms through the VIP.
 - With global.expire_nodest_conn, a connection to a server a reload removed
   is ended (the client sees a reset at once) instead of hanging on."""
 
+import json
 import os
 import sys
 import time
@@ -193,6 +194,27 @@ with lab.netns(SW, CLI, LB, SORRY, *RS):
         report.check(rows[echo_at][4:6] == ["1", "0"] and sorted(r[4] for r in echo_servers) == ["0", "1"] and
                      rows[web_at][4:6] == ["0", "12"],
                      "services: ActConn / InActConn (echo 1 / 0 on one server, web 0 / 12)", table)
+        # haplanectl connections, like ipvsadm -Lnc: each flow once, with its server and state.
+        doc = json.loads(hp.ctl("connections", "--json").stdout)
+        by_port = {}
+        for c in doc["connections"]:
+            by_port.setdefault(c["vip_port"], []).append(c)
+        echo_c = by_port.get(7000, [{}])
+        report.check(len(echo_c) == 1 and echo_c[0].get("state") == "ESTABLISHED" and
+                     echo_c[0].get("real_server") == f"10.30.0.1{mine[-1]}" and echo_c[0].get("client") == "10.30.0.1" and
+                     echo_c[0].get("expires_s", 0) > 800 and not doc["truncated"],
+                     f"connections: the echo flow, ESTABLISHED, to {mine}, about 15 min to live", doc)
+        web_c = by_port.get(80, [])
+        report.check(len(web_c) == 12 and all(c["state"] == "FIN_WAIT" and c["virtual_server"] == "web" for c in web_c) and
+                     {c["real_server"] for c in web_c} == {"10.30.0.11", "10.30.0.12"},
+                     "connections: web's 12 closed flows, FIN_WAIT, on rs1 and rs2", web_c)
+        table = hp.ctl("connections").stdout.splitlines()
+        report.check(table[0].split()[:6] == ["pro", "expire", "state", "source", "virtual", "destination"] and
+                     any(line.split()[2:5] == ["ESTABLISHED", f"10.30.0.1:{echo_c[0].get('client_port')}", f"{VIP}:7000"]
+                         for line in table),
+                     "connections prints ipvsadm -Lnc's columns", table)
+        few = json.loads(hp.ctl("connections", "--json", "--limit", "3").stdout)
+        report.check(len(few["connections"]) == 3 and few["truncated"], "connections --limit 3: three, and says so", few)
 
         # --- reload: echo untouched, old removed, web gains rs3 ---
         vrrp_before = hp.status()["vrrp"][0]

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <cstdio>
 #include <map>
 #include <random>
@@ -1039,4 +1041,86 @@ TEST(LbWorkerBadInput, MutatedFramesStayInTheirBuffersAndWhatLeavesParses) {
     EXPECT_EQ(counted - counted_before, dropped) << "every drop counted, once";
     EXPECT_GT(offered, 25000u);
     EXPECT_GT(forwarded, 10000u) << "the mutations left enough frames to forward";
+}
+
+// ================================================================ connection listing
+
+namespace {
+
+// Rounds until the worker answered (the control thread would wait between them).
+unsigned rounds_to_answer(Rig& rig) {
+    unsigned rounds = 0;
+    while (!rig.worker->conn_dump().answered() && rounds < 1000) {
+        rig.worker->begin_round(rig.now);
+        ++rounds;
+    }
+    return rounds;
+}
+
+} // namespace
+
+TEST(LbWorkerConnDump, ListsEachConnectionOnceInSlicesBetweenRounds) {
+    auto c = base_config();
+    c.virtual_servers.push_back(service("web", "10.10.0.100", 80, config::Method::dr, {"10.20.0.11", "10.20.0.12"}));
+    c.virtual_servers.push_back(service("app", "10.10.0.101", 80, config::Method::nat, {"10.20.0.13"}));
+    Rig rig(c, true, 4096);
+    std::set<uint16_t> dr_ports, nat_ports;
+    for (uint16_t i = 0; i < 20; ++i) {
+        Frame a = build(syn("192.0.2.1", "10.10.0.100", static_cast<uint16_t>(41000 + i)));
+        ASSERT_EQ(rig.run(a, 0).pkt.out_port, 1);
+        dr_ports.insert(static_cast<uint16_t>(41000 + i));
+        Frame b = build(syn("192.0.2.1", "10.10.0.101", static_cast<uint16_t>(42000 + i)));
+        ASSERT_EQ(rig.run(b, 0).pkt.out_port, 1);
+        nat_ports.insert(static_cast<uint16_t>(42000 + i));
+    }
+    ASSERT_EQ(rig.worker->conns().size(), 60u) << "nat flows hold a reply entry too";
+
+    // All at once: the worker looks at a bounded slice of its table per round.
+    std::vector<ConnRecord> out(1000);
+    ConnDump& dump = rig.worker->conn_dump();
+    dump.ask(0, out.data(), static_cast<uint32_t>(out.size()));
+    EXPECT_EQ(rounds_to_answer(rig), 4096 / ConnDump::kVisitsPerRound);
+    ASSERT_EQ(dump.count(), 40u) << "one record per connection, reply entries left out";
+    EXPECT_GE(dump.next(), 4096u);
+    std::set<uint16_t> seen_dr, seen_nat;
+    for (uint32_t i = 0; i < dump.count(); ++i) {
+        const ConnRecord& r = out[i];
+        EXPECT_EQ(r.key.src[0], 192);
+        EXPECT_EQ(r.entry.state, ConnState::syn_recv);
+        EXPECT_GT(r.remaining, 0u);
+        EXPECT_LE(r.remaining, 30u) << "the SYN timeout";
+        const uint16_t sport = ntohs(r.key.src_port);
+        if (r.entry.service == 0) {
+            EXPECT_LT(r.entry.real_server, 2);
+            seen_dr.insert(sport);
+        } else {
+            EXPECT_EQ(r.entry.service, 1);
+            seen_nat.insert(sport);
+        }
+    }
+    EXPECT_EQ(seen_dr, dr_ports);
+    EXPECT_EQ(seen_nat, nat_ports);
+
+    // In slices of 7: the same connections, each once, then nothing left.
+    dump.reset();
+    std::multiset<uint16_t> sliced;
+    uint32_t from = 0, questions = 0;
+    while (from < 4096 && questions < 100) {
+        dump.ask(from, out.data(), 7);
+        rounds_to_answer(rig);
+        EXPECT_LE(dump.count(), 7u);
+        for (uint32_t i = 0; i < dump.count(); ++i) sliced.insert(ntohs(out[i].key.src_port));
+        from = dump.next();
+        dump.reset();
+        ++questions;
+    }
+    EXPECT_EQ(sliced.size(), 40u);
+    EXPECT_EQ(std::set<uint16_t>(sliced.begin(), sliced.end()).size(), 40u) << "none twice";
+    EXPECT_GE(questions, 40u / 7);
+
+    // A question over a bounded stretch of the table is answered sooner.
+    dump.ask(0, out.data(), static_cast<uint32_t>(out.size()), 2 * ConnDump::kVisitsPerRound);
+    EXPECT_EQ(rounds_to_answer(rig), 2u);
+    EXPECT_EQ(dump.next(), 2 * ConnDump::kVisitsPerRound);
+    dump.reset();
 }

@@ -751,8 +751,18 @@ json LbControl::summary() const {
         received += r;
     }
     json handoffs = {{"sent", sent}, {"received", received}, {"workers", per_worker}};
+    // How full the connection tables are (ipvsadm's "size=" line; full
+    // tables drop new flows as table_full).
+    json tables = json::array();
+    uint64_t entries = 0;
+    for (size_t w = 0; w < stats_.size(); ++w) {
+        const uint64_t n = stats_[w]->table_entries.get();
+        tables.push_back({{"entries", n}, {"capacity", w < workers_.size() ? workers_[w]->conns().capacity() : 0}});
+        entries += n;
+    }
+    json table_summary = {{"entries", entries}, {"workers", tables}};
     return {{"drops", drops}, {"neighbours", neighbours}, {"draining", draining}, {"routes", routes},
-            {"handoffs", handoffs}};
+            {"handoffs", handoffs}, {"connection_table", table_summary}};
 }
 
 } // namespace haplane::control

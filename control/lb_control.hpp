@@ -77,7 +77,8 @@ public:
     nlohmann::json virtual_servers() const;
     // {"drops": {reason: n}, "neighbours": [{address, port, mac}],
     //  "draining": [services and servers a reload removed that still hold flows],
-    //  "routes": [the dataplane's route table], "handoffs": {"sent": n, "received": n, "workers": [{"sent", "received"}]}}.
+    //  "routes": [the dataplane's route table], "handoffs": {"sent": n, "received": n, "workers": [{"sent", "received"}]},
+    //  "connection_table": {"entries": n, "workers": [{"entries", "capacity"}]}}.
     nlohmann::json summary() const;
     // Like `ipvsadm -Lnc`: the workers' connections (one per flow), at most
     // `limit`, from `from` on: {"connections": [{"protocol", "state",

@@ -148,6 +148,16 @@ std::string render_metrics(const json& status) {
     for (size_t w = 0; w < workers.size(); ++w)
         m.add("haplane_lb_handoffs_total", "counter", "nat/fnat packets handed to the worker owning their flow.",
               fmt::format("worker=\"{}\"", w), number(workers[w].value("sent", json(0))));
+    const json tables = lb.value("connection_table", json::object()).value("workers", json::array());
+    for (size_t w = 0; w < tables.size(); ++w) {
+        const std::string l = fmt::format("worker=\"{}\"", w);
+        m.add("haplane_lb_connection_table_entries", "gauge",
+              "Entries in the worker's connection table (a nat/fnat flow takes two).", l,
+              number(tables[w].value("entries", json(0))));
+        m.add("haplane_lb_connection_table_capacity", "gauge",
+              "Entries the worker's connection table holds (connections_per_lcore).", l,
+              number(tables[w].value("capacity", json(0))));
+    }
     return m.str();
 }
 

@@ -155,6 +155,7 @@ void LbWorker::begin_round(uint32_t now_s) {
         if (r && (r->entry.flags & kConnReverse) && fwd_index(r->entry) == pending_[i].forward) conns_.remove(r);
     }
     persistence_.expire(now_, kExpireBatch);
+    stats_->table_entries.set(conns_.size());
     if (dump_.asked()) [[unlikely]]
         dump_.serve(conns_, [](const Conn& c) { return !(c.entry.flags & kConnReverse); },
                     [this](const Conn& c) { return conns_.record(c, now_); });

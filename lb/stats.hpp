@@ -52,6 +52,9 @@ struct WorkerStats {
     // Several workers: packets of other workers' flows handed to them, and
     // packets other workers handed to this one (lb/steer.hpp).
     StatCounter handoffs_sent, handoffs_received;
+    // Gauge, set every round: entries in the worker's connection table
+    // (a nat/fnat flow takes two), against connections_per_lcore.
+    StatCounter table_entries;
 };
 
 // A plain snapshot of the sums.

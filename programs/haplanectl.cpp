@@ -93,6 +93,14 @@ std::string proto_upper(const json& vs) {
 // (flows now) before the totals since start (or since `stats --clear`).
 // Service and server rows share the columns from Conns on.
 void print_services(const json& doc) {
+    // ipvsadm's "(size=...)" line: how full the connection tables are.
+    if (doc.contains("lb") && doc["lb"].contains("connection_table")) {
+        const json& t = doc["lb"]["connection_table"];
+        uint64_t capacity = 0;
+        for (const auto& w : t.value("workers", json::array())) capacity += count(w, "capacity");
+        fmt::print("haplane load balancer: {} connection entries of {} ({} worker(s))\n", count(t, "entries"), capacity,
+                   t.value("workers", json::array()).size());
+    }
     constexpr auto row = "{:<4} {:<28} {:<6} {:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n";
     constexpr auto server_row = "  -> {:<28} {:>6} {:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n";
     fmt::print(row, "Prot", "LocalAddress:Port", "Sched", "Method", "ActConn", "InActConn", "Conns", "InPkts",

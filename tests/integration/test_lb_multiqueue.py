@@ -210,6 +210,10 @@ with lab.netns(CLI, APP, SWE, SWI, *RSNS):
                      all(ports_of.values()) and ports_of[0][-1] < ports_of[1][0],
                      "connections: 90 + 90 flows from both workers, fnat's local ports in each worker's range",
                      {vs: len(cs) for vs, cs in per_vs.items()} | {"fnat_ports": {w: (p[:1], p[-1:]) for w, p in ports_of.items()}})
+        tables = hp.status()["lb"]["connection_table"]
+        report.check(tables["entries"] == 2 * len(conns) and len(tables["workers"]) == 2 and
+                     all(t["entries"] > 0 for t in tables["workers"]),
+                     "status: connection_table entries, two per nat/fnat flow, on both workers", (tables, len(conns)))
     finally:
         for p in servers:
             p.stop()

@@ -213,6 +213,10 @@ with lab.netns(SW, CLI, LB, SORRY, *RS):
                      any(line.split()[2:5] == ["ESTABLISHED", f"10.30.0.1:{echo_c[0].get('client_port')}", f"{VIP}:7000"]
                          for line in table),
                      "connections prints ipvsadm -Lnc's columns", table)
+        tables = hp.status()["lb"]["connection_table"]
+        report.check(tables["entries"] == 14 == len(doc["connections"]) and tables["workers"][0]["capacity"] == 1000000 and
+                     "haplane load balancer: 14 connection entries of 1000000 (1 worker(s))" in hp.ctl("services").stdout,
+                     "status and services: 14 entries in the 1 M-entry table (dr: one per flow)", tables)
         few = json.loads(hp.ctl("connections", "--json", "--limit", "3").stdout)
         report.check(len(few["connections"]) == 3 and few["truncated"], "connections --limit 3: three, and says so", few)
 

@@ -79,6 +79,9 @@ virtual_servers:
         report.check(sample("haplane_vs_connections_active", vs="web") == 0, "haplane_vs_connections_active is there")
         report.check(sample("haplane_vs_sorry_server_active", vs="web") == 0, "haplane_vs_sorry_server_active is 0")
         report.check(sample("haplane_lb_drops_total", reason="table_full") == 0, "haplane_lb_drops_total by reason")
+        report.check(sample("haplane_lb_connection_table_entries", worker="0") == 0 and
+                     sample("haplane_lb_connection_table_capacity", worker="0") == 1000000,
+                     "the connection table's entries (0) and capacity (1 M) per worker")
         report.check(families.get("haplane_vrrp_state") is not None and families["haplane_vrrp_state"].type == "gauge",
                      "state is a gauge")
         r = lab.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9469/nope"], ns=NS,

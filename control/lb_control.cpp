@@ -655,7 +655,7 @@ json LbControl::connections(size_t limit, ConnCursor from) {
             dump.reset();
             dump_open_[w] = false;
         }
-        const uint32_t capacity = workers_[w]->conns().capacity();   // fixed at construction
+        const uint32_t capacity = workers_[w]->dump_entries();   // fixed at construction
         std::vector<lb::ConnRecord>& records = dump_buffers_[w];    // the worker writes into it
         while (entry < capacity && list.size() < limit &&
                std::chrono::steady_clock::now() - started < kBudget) {
@@ -673,23 +673,31 @@ json LbControl::connections(size_t limit, ConnCursor from) {
             }
             for (uint32_t i = 0; i < dump.count(); ++i) {
                 const lb::ConnRecord& r = records[i];
-                if (r.entry.service >= slots_.size()) continue;
-                const VsSlot& v = slots_[r.entry.service];
+                // A persistence template names its service in dst_port
+                // (host order) and has no ports of its own, as ipvsadm's
+                // (state NONE, client port 0, the service's VIP:port).
+                const bool tmpl = r.entry.flags & lb::kConnTemplate;
+                const size_t service = tmpl ? r.key.dst_port : r.entry.service;
+                if (service >= slots_.size()) continue;
+                const VsSlot& v = slots_[service];
                 if (r.entry.real_server >= v.reals.size()) continue;
                 const RsSlot& rs = v.reals[r.entry.real_server];
-                const uint16_t vport = ntohs(r.key.dst_port);
-                json c = {{"protocol", r.key.proto == lb::kProtoTcp ? "TCP" : "UDP"},
-                          {"state", lb::to_string(r.entry.state)},
+                const uint16_t vport = tmpl ? v.vs.port : ntohs(r.key.dst_port);
+                json c = {{"protocol", tmpl ? (v.vs.protocol == config::Protocol::udp ? "UDP" : "TCP")
+                                            : r.key.proto == lb::kProtoTcp ? "TCP" : "UDP"},
+                          {"state", tmpl ? "NONE" : lb::to_string(r.entry.state)},
                           {"expires_s", r.remaining},
                           {"client", address_of(r.key.src, r.key.family).str()},
-                          {"client_port", ntohs(r.key.src_port)},
+                          {"client_port", tmpl ? 0 : ntohs(r.key.src_port)},
                           {"virtual_server", v.vs.name},
-                          {"vip", address_of(r.key.dst, r.key.family).str()},
+                          {"vip", tmpl ? v.vs.vip.str() : address_of(r.key.dst, r.key.family).str()},
                           {"vip_port", vport},
                           {"real_server", rs.address.str()},
                           {"real_port", rs.port ? rs.port : vport},
                           {"worker", w}};
-                if (v.vs.method == config::Method::fnat && r.entry.local_address < v.vs.local_addresses.size()) {
+                if (tmpl) c["persistence_template"] = true;
+                if (!tmpl && v.vs.method == config::Method::fnat &&
+                    r.entry.local_address < v.vs.local_addresses.size()) {
                     c["local_address"] = v.vs.local_addresses[r.entry.local_address].str();
                     c["local_port"] = ntohs(r.entry.local_port);
                 }

@@ -84,7 +84,9 @@ public:
     // `limit`, from `from` on: {"connections": [{"protocol", "state",
     // "expires_s", "client", "client_port", "virtual_server", "vip",
     // "vip_port", "real_server", "real_port", "worker"; fnat:
-    // "local_address", "local_port"}], "next": {"worker", "entry"}} ("next"
+    // "local_address", "local_port"; persistence templates:
+    // "persistence_template": true, state "NONE", client_port 0}],
+    // "next": {"worker", "entry"}} ("next"
     // absent: no more). Workers answer between their bursts (lb::ConnDump);
     // this waits for them, some 20 ms at most, then returns what it has and
     // where to go on. A worker silent for 1 s is left out ("unanswered").

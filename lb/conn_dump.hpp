@@ -36,25 +36,24 @@ public:
     }
     bool answered() const { return state_.load(std::memory_order_acquire) == kAnswered; }
     // After answered(): the flows copied, and the entry number to ask from
-    // next (>= the table's capacity: none left). A full buffer stops right
+    // next (>= the worker's entries: none left). A full buffer stops right
     // after the last flow copied, so asking from next() misses none.
     uint32_t count() const { return count_; }
     uint32_t next() const { return cursor_; }
     // Ready for the next question.
     void reset() { state_.store(kIdle, std::memory_order_relaxed); }
 
-    // Worker. `serve` looks at up to kVisitsPerRound entries: for each live
-    // flow `keep(conn)` accepts, it copies `record(conn)`; it answers when the
-    // buffer is full, the question's entries are seen or the table ends,
-    // else goes on next round.
+    // Worker, whose tables hold `entries` numbered entries. `serve` looks at
+    // up to kVisitsPerRound of them: `visit(n, record)` fills `record` and
+    // returns true for an entry to list. It answers when the buffer is full,
+    // the question's entries are seen or the entries end, else goes on next
+    // round.
     bool asked() const { return state_.load(std::memory_order_acquire) == kAsked; }
-    template <class Table, class Keep, class Record>
-    void serve(Table& table, Keep&& keep, Record&& record) {
-        const uint32_t end = std::min<uint32_t>(table.capacity(), end_);
-        for (uint32_t visits = 0; visits < kVisitsPerRound && cursor_ < end && count_ < max_; ++visits, ++cursor_) {
-            const auto* c = table.at(cursor_);
-            if (c && keep(*c)) out_[count_++] = record(*c);
-        }
+    template <class Visit>
+    void serve(uint32_t entries, Visit&& visit) {
+        const uint32_t end = std::min(entries, end_);
+        for (uint32_t visits = 0; visits < kVisitsPerRound && cursor_ < end && count_ < max_; ++visits, ++cursor_)
+            if (visit(cursor_, out_[count_])) ++count_;
         if (cursor_ >= end || count_ >= max_) state_.store(kAnswered, std::memory_order_release);
     }
 

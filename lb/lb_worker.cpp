@@ -157,8 +157,25 @@ void LbWorker::begin_round(uint32_t now_s) {
     persistence_.expire(now_, kExpireBatch);
     stats_->table_entries.set(conns_.size());
     if (dump_.asked()) [[unlikely]]
-        dump_.serve(conns_, [](const Conn& c) { return !(c.entry.flags & kConnReverse); },
-                    [this](const Conn& c) { return conns_.record(c, now_); });
+        serve_dump();
+}
+
+// Flows first (forward entries only), then persistence templates.
+void LbWorker::serve_dump() {
+    const uint32_t flows = conns_.capacity();
+    dump_.serve(dump_entries(), [this, flows](uint32_t n, ConnRecord& out) {
+        if (n < flows) {
+            const Conn* c = conns_.at(n);
+            if (!c || (c->entry.flags & kConnReverse)) return false;
+            out = conns_.record(*c, now_);
+            return true;
+        }
+        const Conn* t = persistence_.at(n - flows);
+        if (!t) return false;
+        out = ConnRecord{t->key, t->entry, t->deadline() > now_ ? t->deadline() - now_ : 0};
+        out.entry.flags |= kConnTemplate;
+        return true;
+    });
 }
 
 void LbWorker::on_expired(const Conn& c) {

@@ -45,6 +45,10 @@ namespace haplane::lb {
 // bits), local_port the client-side hop (HopTable) and local_address the
 // port index the client is on.
 inline constexpr uint8_t kConnReverse = 0x80;
+// ConnRecord::entry.flags of a persistence template in a connection listing
+// (LbWorker::conn_dump): key.src the client, key.dst_port the service
+// index, entry.real_server where the client sticks.
+inline constexpr uint8_t kConnTemplate = 0x40;
 
 class LbWorker final : public dataplane::Forwarder {
 public:
@@ -74,8 +78,11 @@ public:
     static void port_range(unsigned worker, unsigned workers, uint16_t& first, uint16_t& last);
 
     // The control thread asks here for the worker's flows (forward
-    // entries: one per connection); answered between bursts.
+    // entries: one per connection), then its persistence templates
+    // (flagged kConnTemplate); answered between bursts. Entry numbers run
+    // to dump_entries().
     ConnDump& conn_dump() { return dump_; }
+    uint32_t dump_entries() const { return conns_.capacity() + persistence_.capacity(); }
 
     // Inspection (tests, control thread with the worker stopped).
     ConnTable& conns() { return conns_; }
@@ -115,6 +122,7 @@ private:
         stats_->drops[static_cast<size_t>(why)].add();
     }
     void adopt(const ServiceTable* t);
+    void serve_dump();
 
     unsigned worker_;
     const std::atomic<const ServiceTable*>* table_ptr_;

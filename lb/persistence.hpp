@@ -40,6 +40,11 @@ public:
     }
 
     uint32_t size() const { return table_.size(); }
+    uint32_t capacity() const { return table_.capacity(); }
+    // Template number n (0 .. capacity-1) if live: client address and
+    // family in key.src, the service in key.dst_port (host order), the
+    // server in entry.real_server.
+    const Conn* at(uint32_t n) { return table_.at(n); }
     uint64_t full_drops() const { return table_.full_drops(); }
 
 private:

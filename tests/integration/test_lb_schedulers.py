@@ -3,8 +3,10 @@
 servers, one virtual service per scheduler on its own port): how new
 connections spread is what a user would see with ipvsadm.
 
-  81 rr   82 wrr (3:2:1)   83 lc   84 wlc (2:1:1)   85 sh   86 mh"""
+  81 rr   82 wrr (3:2:1)   83 lc   84 wlc (2:1:1)   85 sh   86 mh
+  87 rr with persistence_timeout (a client sticks to its first server)"""
 
+import json
 import os
 import sys
 
@@ -67,7 +69,15 @@ virtual_servers:
     method: dr
     real_servers:
 """ + "".join(f"""      - {{ address: 10.30.0.1{i}, weight: {w} }}
-""" for i, w in zip((1, 2, 3), weights)) for port, sched, weights in SERVICES)
+""" for i, w in zip((1, 2, 3), weights)) for port, sched, weights in SERVICES) + f"""  - name: sticky
+    vip: {VIP}
+    port: 87
+    scheduler: rr
+    method: dr
+    persistence_timeout: 60s
+    real_servers: [{{ address: 10.30.0.11 }}, {{ address: 10.30.0.12 }}, {{ address: 10.30.0.13 }}]
+"""
+PORTS = [p for p, _, _ in SERVICES] + [87]
 
 
 def spread(port, n, source=None):
@@ -92,10 +102,10 @@ with lab.netns(SW, CLI, LB, *RS):
         lab.run(["ip", "addr", "add", f"10.30.0.1{i}/24", "dev", "eth0"], ns=ns)
         lab.run(["ip", "addr", "add", f"{VIP}/32", "dev", "lo"], ns=ns)
         lab.run(["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"], ns=ns)
-        servers.append(lab.Process(["/usr/bin/python3", "-c", SERVER, f"rs{i}"] + [str(p) for p, _, _ in SERVICES],
+        servers.append(lab.Process(["/usr/bin/python3", "-c", SERVER, f"rs{i}"] + [str(p) for p in PORTS],
                                    ns=ns))
     for ns in RS:
-        lab.wait_for(lambda ns=ns: ":86" in lab.run(["ss", "-ltn"], ns=ns).stdout, 5)
+        lab.wait_for(lambda ns=ns: ":87" in lab.run(["ss", "-ltn"], ns=ns).stdout, 5)
     hp = lab.Haplane(CONFIG, ns=LB)
     try:
         if not hp.wait_ready():
@@ -123,10 +133,22 @@ with lab.netns(SW, CLI, LB, *RS):
         report.check(s.get(None, 0) == 0 and len(s) == 3 and all(5 <= n <= 35 for n in s.values()),
                      "mh: 60 connections (new source ports) spread over the three servers", s)
 
+        sticky = {a: spread(87, 4, source=a) for a in CLIENTS[:3]}
+        report.check(all(len(s) == 1 and list(s.values()) == [4] for s in sticky.values()) and
+                     len({next(iter(s)) for s in sticky.values()}) == 3,
+                     "persistence: each client's 4 connections to one server, rr across clients", sticky)
+        conns = json.loads(hp.ctl("connections", "--json").stdout)["connections"]
+        templates = {c["client"]: c for c in conns if c.get("persistence_template")}
+        report.check(sorted(templates) == sorted(CLIENTS[:3]) and
+                     all(t["state"] == "NONE" and t["vip_port"] == 87 and t["client_port"] == 0 and
+                         t["real_server"] == f"10.30.0.1{next(iter(sticky[a]))[-1]}" and 50 < t["expires_s"] <= 60
+                         for a, t in templates.items()),
+                     "connections lists the persistence templates (NONE, client:0 -> VIP:87 -> its server)",
+                     list(templates.values()))
         vs = {v["name"]: v for v in hp.status()["virtual_servers"]}
         report.check([r["connections"] for r in vs["wrr"]["real_servers"]] == [6, 4, 2],
                      "status counts wrr's connections per server", vs["wrr"]["real_servers"])
-        report.check(sum(v["connections"] for v in vs.values()) == 12 * 4 + 30 + 60,
+        report.check(sum(v["connections"] for v in vs.values()) == 12 * 4 + 30 + 60 + 12,
                      "every connection is counted once", {k: v["connections"] for k, v in vs.items()})
     finally:
         report.check(hp.stop() == 0, "haplane stops with exit code 0")

@@ -1063,7 +1063,10 @@ TEST(LbWorkerConnDump, ListsEachConnectionOnceInSlicesBetweenRounds) {
     auto c = base_config();
     c.virtual_servers.push_back(service("web", "10.10.0.100", 80, config::Method::dr, {"10.20.0.11", "10.20.0.12"}));
     c.virtual_servers.push_back(service("app", "10.10.0.101", 80, config::Method::nat, {"10.20.0.13"}));
+    c.virtual_servers.back().persistence_timeout = std::chrono::seconds(300);
     Rig rig(c, true, 4096);
+    const uint32_t entries = rig.worker->dump_entries();   // flows, then persistence templates
+    ASSERT_GT(entries, 4096u);
     std::set<uint16_t> dr_ports, nat_ports;
     for (uint16_t i = 0; i < 20; ++i) {
         Frame a = build(syn("192.0.2.1", "10.10.0.100", static_cast<uint16_t>(41000 + i)));
@@ -1079,12 +1082,19 @@ TEST(LbWorkerConnDump, ListsEachConnectionOnceInSlicesBetweenRounds) {
     std::vector<ConnRecord> out(1000);
     ConnDump& dump = rig.worker->conn_dump();
     dump.ask(0, out.data(), static_cast<uint32_t>(out.size()));
-    EXPECT_EQ(rounds_to_answer(rig), 4096 / ConnDump::kVisitsPerRound);
-    ASSERT_EQ(dump.count(), 40u) << "one record per connection, reply entries left out";
-    EXPECT_GE(dump.next(), 4096u);
+    EXPECT_EQ(rounds_to_answer(rig), (entries + ConnDump::kVisitsPerRound - 1) / ConnDump::kVisitsPerRound);
+    ASSERT_EQ(dump.count(), 41u) << "one record per connection, reply entries left out, and app's template";
+    EXPECT_GE(dump.next(), entries);
+    const ConnRecord& tmpl = out[40];
+    EXPECT_TRUE(tmpl.entry.flags & kConnTemplate) << "templates come after the flows";
+    EXPECT_EQ(tmpl.key.dst_port, 1) << "the service";
+    EXPECT_EQ(tmpl.key.src[0], 192) << "the client";
+    EXPECT_EQ(tmpl.entry.real_server, 0);
+    EXPECT_GT(tmpl.remaining, 290u);
     std::set<uint16_t> seen_dr, seen_nat;
-    for (uint32_t i = 0; i < dump.count(); ++i) {
+    for (uint32_t i = 0; i < 40; ++i) {
         const ConnRecord& r = out[i];
+        EXPECT_FALSE(r.entry.flags & kConnTemplate);
         EXPECT_EQ(r.key.src[0], 192);
         EXPECT_EQ(r.entry.state, ConnState::syn_recv);
         EXPECT_GT(r.remaining, 0u);
@@ -1105,11 +1115,12 @@ TEST(LbWorkerConnDump, ListsEachConnectionOnceInSlicesBetweenRounds) {
     dump.reset();
     std::multiset<uint16_t> sliced;
     uint32_t from = 0, questions = 0;
-    while (from < 4096 && questions < 100) {
+    while (from < entries && questions < 100) {
         dump.ask(from, out.data(), 7);
         rounds_to_answer(rig);
         EXPECT_LE(dump.count(), 7u);
-        for (uint32_t i = 0; i < dump.count(); ++i) sliced.insert(ntohs(out[i].key.src_port));
+        for (uint32_t i = 0; i < dump.count(); ++i)
+            if (!(out[i].entry.flags & kConnTemplate)) sliced.insert(ntohs(out[i].key.src_port));
         from = dump.next();
         dump.reset();
         ++questions;

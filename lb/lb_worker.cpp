@@ -540,6 +540,18 @@ void LbWorker::forward_fragment(LbPacket& p) {
     st.in_bytes.add(t.ip_len);
 }
 
+// The end of a reply's way (nat, fnat): Ethernet to the client-side hop,
+// out of the port the request came in on, counted for its server.
+inline void LbWorker::send_to_client(LbPacket& p, const ConnEntry& reply, const Conn* c, const Service& s,
+                                     uint16_t ip_len) {
+    const uint16_t out = reply.local_address;
+    rewrite::set_ethernet(p.frame, hops_.at(reply.local_port), table_->ports()[out].mac);
+    p.out_port = out;
+    RealServerCounters& st = stats_->real_servers[s.real_servers[c->entry.real_server].stats_index];
+    st.out_packets.add();
+    st.out_bytes.add(ip_len);
+}
+
 // A reply's fragment (nat, fnat): from the VIP, to the client.
 void LbWorker::fragment_to_client(LbPacket& p, const Tuple& t, Conn* reply) {
     const ConnEntry re = reply->entry;
@@ -560,12 +572,7 @@ void LbWorker::fragment_to_client(LbPacket& p, const Tuple& t, Conn* reply) {
         rewrite::readdress_v6(t.ip, rewrite::End::src, c->key.dst);
         if (s.method == config::Method::fnat) rewrite::readdress_v6(t.ip, rewrite::End::dst, c->key.src);
     }
-    const uint16_t out = re.local_address;
-    rewrite::set_ethernet(p.frame, hops_.at(re.local_port), table_->ports()[out].mac);
-    p.out_port = out;
-    RealServerCounters& st = stats_->real_servers[s.real_servers[c->entry.real_server].stats_index];
-    st.out_packets.add();
-    st.out_bytes.add(t.ip_len);
+    send_to_client(p, re, c, s, t.ip_len);
 }
 
 // Inline: the per-packet end of forward_flow; dr needs nothing more than
@@ -784,12 +791,7 @@ void LbWorker::to_client(LbPacket& p, const Tuple& t, Conn* reply) {
             rewrite::nat_v6(t.ip, t.l4, proto, rewrite::End::dst, c->key.src, c->key.src_port);
         }
     }
-    const uint16_t out = re.local_address;
-    rewrite::set_ethernet(p.frame, hops_.at(re.local_port), table_->ports()[out].mac);
-    p.out_port = out;
-    RealServerCounters& st = stats_->real_servers[s.real_servers[c->entry.real_server].stats_index];
-    st.out_packets.add();
-    st.out_bytes.add(t.ip_len);
+    send_to_client(p, re, c, s, t.ip_len);
 }
 
 } // namespace haplane::lb

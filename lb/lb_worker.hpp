@@ -108,6 +108,8 @@ private:
     bool rewrite_to_server(dataplane::LbPacket& p, const Tuple& t, const Conn* c, const Service& s,
                            const RealServerSlot& rs, const wire::Mac& src_mac);
     void to_client(dataplane::LbPacket& p, const Tuple& t, Conn* reply);
+    void send_to_client(dataplane::LbPacket& p, const ConnEntry& reply, const Conn* c, const Service& s,
+                        uint16_t ip_len);
     Conn* forward_of(const Conn* reply, const FlowKey& key);
     bool encapsulate(dataplane::LbPacket& p, const Tuple& t, const RealServerSlot& rs, const wire::Mac& mac,
                      const wire::Mac& src_mac);

@@ -353,6 +353,17 @@ void LbWorker::forward_other(LbPacket& p) {
     forward_icmp(p, t, e);
 }
 
+// A forward flow's service and real server; false when the flow outlived
+// them (a reload removed them).
+inline bool LbWorker::server_of(const Conn* c, const Service*& s, const RealServerSlot*& rs) const {
+    const auto& services = table_->services();
+    if (c->entry.service >= services.size()) return false;
+    s = &services[c->entry.service];
+    if (c->entry.real_server >= s->real_servers.size()) return false;
+    rs = &s->real_servers[c->entry.real_server];
+    return true;
+}
+
 // A TCP/UDP packet with its flow key and hash.
 inline void LbWorker::forward_flow(LbPacket& p, const FlowKey& key, uint64_t hash) {
     p.out_port = LbPacket::kDrop;
@@ -366,12 +377,11 @@ inline void LbWorker::forward_flow(LbPacket& p, const FlowKey& key, uint64_t has
     Conn* c = conns_.find(key, hash);
     if (!c) return new_flow(p, t);
     if (c->entry.flags & kConnReverse) return to_client(p, t, c);
-    const auto& services = table_->services();
-    // The flow may have outlived its service or server (a reload removed it).
-    if (c->entry.service >= services.size()) return drop(p, LbDrop::no_service);
-    const Service& s = services[c->entry.service];
-    if (c->entry.real_server >= s.real_servers.size()) return drop(p, LbDrop::no_service);
-    const RealServerSlot& rs = s.real_servers[c->entry.real_server];
+    const Service* sp;
+    const RealServerSlot* rsp;
+    if (!server_of(c, sp, rsp)) return drop(p, LbDrop::no_service);
+    const Service& s = *sp;
+    const RealServerSlot& rs = *rsp;
     if (rs.expire_flows) {
         end_flow(c);
         return drop(p, LbDrop::dead_server);
@@ -505,11 +515,11 @@ void LbWorker::forward_fragment(LbPacket& p) {
                   v4_frame(pr)};
     if (c->entry.flags & kConnReverse) return fragment_to_client(p, t, c);
 
-    const auto& services = table_->services();
-    if (c->entry.service >= services.size()) return drop(p, LbDrop::no_service);
-    const Service& s = services[c->entry.service];
-    if (c->entry.real_server >= s.real_servers.size()) return drop(p, LbDrop::no_service);
-    const RealServerSlot& rs = s.real_servers[c->entry.real_server];
+    const Service* sp;
+    const RealServerSlot* rsp;
+    if (!server_of(c, sp, rsp)) return drop(p, LbDrop::no_service);
+    const Service& s = *sp;
+    const RealServerSlot& rs = *rsp;
     if (!table_->neighbour_known(rs.neighbour)) {
         p.out_port = LbPacket::kHold;
         return;

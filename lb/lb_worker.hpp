@@ -98,6 +98,7 @@ private:
     // key, hash: the packet's flow and conns_.hash(key) (TCP/UDP, not a fragment).
     [[gnu::always_inline]] inline void forward_flow(dataplane::LbPacket& p, const FlowKey& key, uint64_t hash);
     void forward_other(dataplane::LbPacket& p);
+    bool server_of(const Conn* c, const Service*& s, const RealServerSlot*& rs) const;
     void remember_fragment(const dataplane::LbPacket& p, const FlowKey& datagram, const FlowKey& key, uint64_t hash);
     void forward_fragment(dataplane::LbPacket& p);
     void fragment_to_client(dataplane::LbPacket& p, const Tuple& t, Conn* reply);
